@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Makes the Pulumi engine available at the pinned versions in a cache outside the repository:
+#   <cache>/engine/v<version>/bin/{pulumi,pulumi-language-nodejs}
+#   <cache>/engine/v<version>/home/plugins/resource-kubernetes-v<k8s>/pulumi-resource-kubernetes
+# The provider sits in a Pulumi home as an installed plugin rather than on PATH, where the engine
+# would warn about an ambient plugin on every run.
+# Order of preference: the warm cache; a pulumi already installed at the pinned version with its
+# plugins; the official release archive (when the network allows it); a build from the Go wrapper
+# modules under tools/ through the Go module proxy. Progress goes to stderr; the last line on
+# stdout is the bin directory. See tools/README.md for how the pins were chosen.
+#
+# Usage: scripts/engine.sh [--force]   (--force rebuilds even when the cache is warm)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+tools="$repo/tools"
+force=false
+[ "${1:-}" = "--force" ] && force=true
+
+say() { printf '[engine] %s\n' "$*" >&2; }
+die() { printf '[engine] error: %s\n[engine] hint: %s\n' "$1" "$2" >&2; exit 1; }
+
+# The pins live in the wrapper modules' go.mod files, so the build and this script cannot disagree.
+gomod_version() {
+  awk -v m="$2" '$1 == m { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$tools/$1/go.mod"
+}
+cli_version=$(gomod_version pulumi github.com/pulumi/pulumi/pkg/v3)
+host_version=$(gomod_version pulumi-language-nodejs github.com/pulumi/pulumi/sdk/v3)
+k8s_module_version=$(gomod_version pulumi-resource-kubernetes github.com/pulumi/pulumi-kubernetes/provider/v4)
+# The Kubernetes plugin version the npm SDK asks for; the provider built from source reports it too.
+k8s_version=$(node -p 'require(process.argv[1]).dependencies["@pulumi/kubernetes"]' "$repo/package.json")
+[ -n "$cli_version" ] && [ -n "$host_version" ] && [ -n "$k8s_module_version" ] ||
+  die "cannot read the pinned versions from $tools/*/go.mod" "restore tools/ from git"
+
+cache_root=${PULUMI_GITOPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-gitops}
+engine_dir="$cache_root/engine/$cli_version"
+bin="$engine_dir/bin"
+# The stamp names every input; a change of pins or of the way they are built rebuilds the cache.
+stamp_inputs=$(cat "$tools"/*/go.mod "$tools"/*/go.sum "$0"; echo "$k8s_version")
+stamp=$(printf '%s' "$stamp_inputs" | sha256sum | cut -c1-16)
+provider="home/plugins/resource-kubernetes-v$k8s_version/pulumi-resource-kubernetes"
+
+warm() {
+  [ "$(cat "$engine_dir/stamp" 2>/dev/null)" = "$stamp" ] || return 1
+  for f in bin/pulumi bin/pulumi-language-nodejs "$provider"; do [ -x "$engine_dir/$f" ] || return 1; done
+}
+
+if ! $force && warm; then
+  echo "$bin"
+  exit 0
+fi
+
+mkdir -p "$cache_root/engine"
+# Everything is assembled in a staging directory and renamed into place at the end, so an
+# interrupted run never leaves a half-filled cache that a later run would trust.
+staging=$(mktemp -d "$cache_root/engine/.staging.XXXXXX")
+trap 'rm -rf "$staging"' EXIT
+mkdir -p "$staging/bin" "$(dirname "$staging/$provider")"
+
+from_installed() {
+  local p
+  p=$(command -v pulumi 2>/dev/null) || return 1
+  [ "$("$p" version 2>/dev/null)" = "$cli_version" ] || return 1
+  local dir
+  dir=$(dirname "$(readlink -f "$p")")
+  [ -x "$dir/pulumi-language-nodejs" ] || return 1
+  local k8s
+  k8s=$(command -v pulumi-resource-kubernetes 2>/dev/null ||
+    ls -d "${PULUMI_HOME:-$HOME/.pulumi}/plugins/resource-kubernetes-v$k8s_version/pulumi-resource-kubernetes" 2>/dev/null) || return 1
+  say "using the installed pulumi $cli_version at $dir"
+  ln -s "$(readlink -f "$p")" "$staging/bin/pulumi"
+  ln -s "$dir/pulumi-language-nodejs" "$staging/bin/pulumi-language-nodejs"
+  ln -s "$(readlink -f "$k8s")" "$staging/$provider"
+}
+
+from_release() {
+  command -v curl >/dev/null || return 1
+  local base=https://get.pulumi.com/releases
+  local arch
+  case "$(uname -m)" in x86_64) arch=x64 ;; aarch64 | arm64) arch=arm64 ;; *) return 1 ;; esac
+  local os
+  os=$(uname -s | tr '[:upper:]' '[:lower:]')
+  say "trying the official release archive (gives up after 10 s offline)"
+  curl -fsSL --connect-timeout 5 --max-time 10 -o /dev/null "$base/sdk/" 2>/dev/null || {
+    say "the release site is not reachable"
+    return 1
+  }
+  curl -fsSL --connect-timeout 5 --max-time 300 "$base/sdk/pulumi-$cli_version-$os-$arch.tar.gz" |
+    tar -xz -C "$staging" || return 1
+  mv "$staging/pulumi/pulumi" "$staging/pulumi/pulumi-language-nodejs" "$staging/bin/"
+  curl -fsSL --connect-timeout 5 --max-time 300 \
+    "$base/plugins/pulumi-resource-kubernetes-v$k8s_version-$os-$(uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/').tar.gz" |
+    tar -xz -C "$(dirname "$staging/$provider")" pulumi-resource-kubernetes || return 1
+  say "downloaded pulumi $cli_version and the Kubernetes provider $k8s_version"
+}
+
+go_build() { # <wrapper dir> <package> <output> <ldflags>
+  (cd "$1" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w $4" -o "$3" "$2")
+}
+
+from_modules() {
+  command -v go >/dev/null || return 1
+  local t0=$SECONDS
+  say "building from Go modules through the module proxy (cold: about 10 minutes on 2 cores)"
+  say "1/3 pulumi $cli_version"
+  go_build "$tools/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$staging/bin/pulumi" \
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$cli_version"
+  say "2/3 pulumi-language-nodejs (sdk $host_version)"
+  go_build "$tools/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
+    "$staging/bin/pulumi-language-nodejs" \
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$host_version"
+  say "3/3 pulumi-resource-kubernetes $k8s_version (source $k8s_module_version)"
+  # The provider's main package embeds files that its generate.go writes; build a copy of that
+  # package inside a scratch copy of the wrapper module.
+  local work="$staging/k8s"
+  mkdir -p "$work"
+  cp "$tools/pulumi-resource-kubernetes/go.mod" "$tools/pulumi-resource-kubernetes/go.sum" "$work/"
+  local src
+  src=$(cd "$work" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)
+  cp "$src"/cmd/pulumi-resource-kubernetes/{main.go,generate.go,schema.json,terraform-mapping.json} "$work/"
+  chmod u+w "$work"/*
+  (cd "$work" && VERSION="$k8s_version" GOFLAGS=-mod=mod go run generate.go)
+  go_build "$work" . "$staging/$provider" \
+    "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$k8s_version"
+  rm -rf "$work"
+  say "built in $((SECONDS - t0)) s"
+}
+
+if from_installed || from_release || from_modules; then
+  echo "$stamp" >"$staging/stamp"
+  rm -rf "$engine_dir"
+  mv "$staging" "$engine_dir"
+  trap - EXIT
+  say "engine ready: $bin ($("$bin/pulumi" version))"
+  echo "$bin"
+else
+  die "no Pulumi engine: pulumi $cli_version is not installed, the release site is unreachable and Go is not installed" \
+    "install Pulumi $cli_version (https://www.pulumi.com/docs/install/) or Go 1.24+ with access to a Go module proxy, then run this again"
+fi
