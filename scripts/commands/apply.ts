@@ -1,0 +1,39 @@
+import type { CommandModule } from "yargs";
+import { apply } from "../core/apply";
+import { createContext, type GlobalOptions } from "../core/context";
+import { ExitCode } from "../core/errors";
+import { summaryLine } from "../core/report";
+import { withLockTimeout, withOutputs, withStacks } from "./options";
+import { writeOutputs } from "./output";
+
+interface Args extends GlobalOptions {
+  stack?: string[];
+  force?: boolean;
+  "lock-timeout": number;
+  json?: string;
+  report?: string;
+}
+
+export const applyCommand: CommandModule<GlobalOptions, Args> = {
+  command: "apply",
+  describe: "Deploy the out-of-sync stacks from the protected branch, in environment order",
+  builder: (y) =>
+    withLockTimeout(withOutputs(withStacks(y)))
+      .option("force", { type: "boolean", describe: "Also apply stacks pinned by a rollback (recorded on the stack)" })
+      .example("$0 apply", "On main: deploy every stack whose files changed since the commit it runs")
+      .example("$0 apply --stack dev --lock-timeout 120", "Deploy dev, waiting up to 2 minutes for another runner") as never,
+  handler: async (a) => {
+    const ctx = await createContext(a, process.env, process.cwd());
+    const controller = new AbortController();
+    const stop = () => {
+      ctx.log.warn("interrupted: stopping the engine gracefully");
+      controller.abort();
+    };
+    process.once("SIGINT", stop).once("SIGTERM", stop);
+    const out = await apply(ctx, { stacks: a.stack, force: a.force, lockTimeout: a["lock-timeout"], signal: controller.signal });
+    for (const r of out.results) ctx.log.info(summaryLine(r));
+    writeOutputs(out.results, { title: "gitops apply", commit: out.commit }, a);
+    if (out.refusal) throw out.refusal;
+    process.exitCode = out.results.some((r) => r.status === "failed") ? ExitCode.failure : ExitCode.ok;
+  },
+};

@@ -1,0 +1,75 @@
+/**
+ * Everything a flow needs, resolved once from the command line and the environment at the entry
+ * point. Below this, nothing reads process.env or process.cwd().
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { EngineSettings } from "./engine";
+import { repoRoot } from "./git";
+import { createLogger, type Logger } from "./log";
+import { loadRules, type Rules } from "./rules";
+
+export interface Context {
+  /** Root of the checkout the runner works on. */
+  repo: string;
+  rules: Rules;
+  engine: EngineSettings;
+  log: Logger;
+  /** Where state backups go before every change. */
+  backupDir: string;
+  now: () => Date;
+}
+
+export interface GlobalOptions {
+  repo?: string;
+  backend?: string;
+  debug?: boolean;
+  quiet?: boolean;
+}
+
+/** Only for the embedded local default; the README says it is for demos only. */
+export const DEMO_PASSPHRASE = "pulumi-gitops-demo";
+
+/** This runner's installation, which holds the engine pins in tools/ (the repo it works on may not). */
+const INSTALL_DIR = path.resolve(__dirname, "..", "..");
+
+/** The CLI version scripts/engine.sh provisions, read from the same pin. */
+export function pinnedCliVersion(installDir = INSTALL_DIR): string {
+  const gomod = fs.readFileSync(path.join(installDir, "tools", "pulumi", "go.mod"), "utf8");
+  const m = /github\.com\/pulumi\/pulumi\/pkg\/v3 (v[\d.]+)/.exec(gomod);
+  if (!m) throw new Error("tools/pulumi/go.mod does not pin github.com/pulumi/pulumi/pkg/v3");
+  return m[1];
+}
+
+/** The engine directory, by the same rule as scripts/engine.sh. */
+export function engineDir(env: NodeJS.ProcessEnv): string {
+  if (env.PULUMI_GITOPS_ENGINE) return env.PULUMI_GITOPS_ENGINE;
+  const cache = env.PULUMI_GITOPS_CACHE ?? path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "pulumi-gitops");
+  return path.join(cache, "engine", pinnedCliVersion());
+}
+
+export async function createContext(o: GlobalOptions, env: NodeJS.ProcessEnv, cwd: string): Promise<Context> {
+  const repo = await repoRoot(path.resolve(cwd, o.repo ?? "."));
+  const embedded = !o.backend && !env.PULUMI_BACKEND_URL;
+  const localDir = path.join(repo, ".pulumi-gitops");
+  const backendUrl = o.backend ?? env.PULUMI_BACKEND_URL ?? `file://${path.join(localDir, "state")}`;
+  if (embedded) fs.mkdirSync(path.join(localDir, "state"), { recursive: true });
+  const dir = engineDir(env);
+  const passphrase = env.PULUMI_CONFIG_PASSPHRASE ?? (env.PULUMI_CONFIG_PASSPHRASE_FILE ? undefined : embedded ? DEMO_PASSPHRASE : undefined);
+  return {
+    repo,
+    rules: loadRules(repo),
+    engine: {
+      engineDir: dir,
+      pulumiHome: env.PULUMI_HOME ?? path.join(dir, "home"),
+      backendUrl,
+      passphrase,
+      root: repo,
+      inheritedPath: env.PATH ?? "",
+    },
+    log: createLogger(o.debug ? "debug" : o.quiet ? "warn" : "info"),
+    backupDir: env.GITOPS_BACKUP_DIR ?? path.join(localDir, "backups"),
+    now: () => new Date(),
+  };
+}

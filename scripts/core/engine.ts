@@ -1,0 +1,297 @@
+/**
+ * The Automation API on the real `pulumi` CLI: a workspace per stack and checkout, one operation at
+ * a time per stack, engine events collected into a summary that reports and records are made from.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import {
+  CommandError,
+  ConcurrentUpdateError,
+  LocalWorkspace,
+  PulumiCommand,
+  StackNotFoundError,
+  type EngineEvent,
+  type OpType,
+  type Stack,
+} from "@pulumi/pulumi/automation";
+import { GitopsError, refused } from "./errors";
+import type { Logger } from "./log";
+
+/** Where the engine is and how it is configured; resolved once at the entry point. */
+export interface EngineSettings {
+  /** The engine directory made by scripts/engine.sh: bin/ and home/. */
+  engineDir: string;
+  /** PULUMI_HOME to use; defaults to the engine's own home, which holds the Kubernetes plugin. */
+  pulumiHome: string;
+  backendUrl: string;
+  /** For the passphrase secrets provider; undefined when the stacks use another provider. */
+  passphrase?: string;
+  /** The primary checkout; programs resolve repository-relative paths (rendered manifests) from it. */
+  root: string;
+  /** The caller's PATH, behind the engine's bin/. */
+  inheritedPath: string;
+}
+
+export type Operation = "preview" | "update" | "refresh" | "drift";
+
+export interface PropertyChange {
+  path: string;
+  kind: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+export interface ResourceChange {
+  urn: string;
+  type: string;
+  name: string;
+  op: OpType;
+  diffs: PropertyChange[];
+}
+
+export interface Diagnostic {
+  severity: string;
+  message: string;
+  resource?: string;
+}
+
+export interface ChangeCounts {
+  create: number;
+  update: number;
+  replace: number;
+  delete: number;
+  same: number;
+}
+
+/** What one engine operation did (or would do) to one stack. */
+export interface StackResult {
+  stack: string;
+  operation: Operation;
+  commit?: string;
+  status: "succeeded" | "failed" | "skipped";
+  counts: ChangeCounts;
+  changes: ResourceChange[];
+  diagnostics: Diagnostic[];
+  outputs?: Record<string, unknown>;
+  error?: string;
+  /** Why a stack was skipped or what it was affected by. */
+  reason?: string;
+  durationMs: number;
+}
+
+export function emptyCounts(): ChangeCounts {
+  return { create: 0, update: 0, replace: 0, delete: 0, same: 0 };
+}
+
+export function hasChanges(r: StackResult): boolean {
+  return r.counts.create + r.counts.update + r.counts.replace + r.counts.delete > 0;
+}
+
+const commands = new Map<string, Promise<PulumiCommand>>();
+
+function pulumiCommand(engineDir: string): Promise<PulumiCommand> {
+  let cmd = commands.get(engineDir);
+  if (!cmd) {
+    if (!fs.existsSync(path.join(engineDir, "bin", "pulumi"))) {
+      throw new GitopsError(`no Pulumi engine at ${engineDir}`, "run `npm run engine` (scripts/engine.sh) to install or build it, or set PULUMI_GITOPS_ENGINE to an engine directory");
+    }
+    cmd = PulumiCommand.get({ root: engineDir });
+    commands.set(engineDir, cmd);
+  }
+  return cmd;
+}
+
+/** The environment every engine process gets: nothing at run time may try the network. */
+export function engineEnv(s: EngineSettings): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: `${path.join(s.engineDir, "bin")}${path.delimiter}${s.inheritedPath}`,
+    PULUMI_HOME: s.pulumiHome,
+    PULUMI_BACKEND_URL: s.backendUrl,
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
+    GITOPS_ROOT: s.root,
+  };
+  if (s.passphrase !== undefined) env.PULUMI_CONFIG_PASSPHRASE = s.passphrase;
+  return env;
+}
+
+/** Opens `name` in the program checked out at `workDir`, creating the stack when `create` is set. */
+export async function openStack(s: EngineSettings, workDir: string, name: string, create: boolean): Promise<Stack> {
+  const opts = { pulumiCommand: await pulumiCommand(s.engineDir), envVars: engineEnv(s), pulumiHome: s.pulumiHome };
+  try {
+    return create
+      ? await LocalWorkspace.createOrSelectStack({ stackName: name, workDir }, opts)
+      : await LocalWorkspace.selectStack({ stackName: name, workDir }, opts);
+  } catch (err) {
+    throw engineError(err, name);
+  }
+}
+
+/** Whether the backend has the stack, without creating it. */
+export async function stackExists(s: EngineSettings, workDir: string, name: string): Promise<boolean> {
+  try {
+    await openStack(s, workDir, name, false);
+    return true;
+  } catch (err) {
+    if (err instanceof GitopsError && /not found|no stack named/i.test(err.message)) return false;
+    throw err;
+  }
+}
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** Secret values never leave the runner: the engine masks them, and this masks any that slip by. */
+export function maskSecrets(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(maskSecrets);
+  if (v && typeof v === "object") {
+    if (SECRET_SIG in v) return "[secret]";
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, maskSecrets(x)]));
+  }
+  return v;
+}
+
+/** Reads `a.b[0].c` or `a["x.y"]` out of an object; the engine's detailed diff uses such paths. */
+export function valueAt(obj: unknown, p: string): unknown {
+  const keys = [...p.matchAll(/\["((?:[^"\\]|\\.)*)"\]|\[(\d+)\]|([^.[\]]+)/g)].map((m) => m[1] ?? m[2] ?? m[3]);
+  let cur: unknown = obj;
+  for (const k of keys) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  return cur;
+}
+
+const PLAIN = /<\{%[^%]*%\}>|\u001b\[[0-9;]*m/g;
+const REPLACE_PARTS = new Set<OpType>(["create-replacement", "delete-replaced", "discard-replaced", "import-replacement"]);
+const COUNTED: Partial<Record<OpType, keyof ChangeCounts>> = {
+  create: "create",
+  update: "update",
+  replace: "replace",
+  delete: "delete",
+  same: "same",
+  refresh: "update",
+  discard: "delete",
+  import: "create",
+};
+
+/** Builds a StackResult from the engine's event stream, logging progress as it goes. */
+export class EventCollector {
+  readonly counts = emptyCounts();
+  readonly changes: ResourceChange[] = [];
+  readonly diagnostics: Diagnostic[] = [];
+
+  constructor(
+    private readonly log: Logger,
+    private readonly operation: Operation,
+  ) {}
+
+  readonly onEvent = (e: EngineEvent): void => {
+    if (e.resourcePreEvent) this.step(e.resourcePreEvent.metadata);
+    else if (e.diagnosticEvent && !e.diagnosticEvent.ephemeral) {
+      const d = e.diagnosticEvent;
+      const message = d.message.replace(PLAIN, "").trim();
+      if (!message || !["warning", "error"].includes(d.severity)) return;
+      const resource = d.urn ? d.urn.split("::").pop() : undefined;
+      // The engine repeats the first line of a program's error in a summary we already have.
+      if (this.diagnostics.some((x) => x.message === message && x.resource === resource)) return;
+      this.diagnostics.push({ severity: d.severity, message, resource });
+    }
+  };
+
+  private step(m: NonNullable<EngineEvent["resourcePreEvent"]>["metadata"]): void {
+    if (REPLACE_PARTS.has(m.op) || m.type === "pulumi:pulumi:Stack") return;
+    const key = COUNTED[m.op];
+    if (key) this.counts[key]++;
+    if (m.op === "same" || m.op === "read") return;
+    const name = m.urn.split("::").pop() ?? m.urn;
+    const before = m.old?.inputs ?? m.old?.outputs;
+    const after = m.new?.inputs ?? m.new?.outputs;
+    const diffs: PropertyChange[] = Object.entries(m.detailedDiff ?? {}).map(([p, d]) => ({
+      path: p,
+      kind: d.diffKind,
+      before: maskSecrets(valueAt(before, p)),
+      after: maskSecrets(valueAt(after, p)),
+    }));
+    // Without a detailed diff the engine still names the changed top-level keys.
+    for (const k of m.detailedDiff ? [] : (m.diffs ?? [])) diffs.push({ path: k, kind: m.op, before: maskSecrets(valueAt(before, k)), after: maskSecrets(valueAt(after, k)) });
+    this.changes.push({ urn: m.urn, type: m.type, name, op: m.op, diffs });
+    if (this.operation === "update") this.log.info(`${m.op} ${m.type} ${name}`);
+    else this.log.debug(`${m.op} ${m.type} ${name}`);
+  }
+}
+
+/** Maps the Automation API's failures to errors a user can act on; anything else passes through. */
+export function engineError(err: unknown, stack: string): unknown {
+  if (err instanceof GitopsError) return err;
+  if (err instanceof ConcurrentUpdateError) {
+    const holder = /created by .*|locked by .*/i.exec(err.message)?.[0]?.trim() ?? "another update";
+    return refused(`stack ${stack} is locked: ${holder}`, "another runner is updating it: wait for it (or pass --lock-timeout <seconds>); if that process is gone, `gitops unlock --stack " + stack + "` clears its lock");
+  }
+  if (err instanceof StackNotFoundError) {
+    return new GitopsError(`stack ${stack} was not found in the backend`, "it is created by the first apply of its stacks/Pulumi.<env>.yaml; check --backend if you expected it to exist");
+  }
+  if (err instanceof CommandError) {
+    const text = err.message;
+    const plugin = /no resource plugin '(?:pulumi-resource-)?([\w-]+)' found[^\n]*?(v?[\d.]+)?(?:\s|$)/.exec(text);
+    if (plugin) {
+      const version = /at version v?([\d.]+)/.exec(text)?.[1];
+      return new GitopsError(`stack ${stack} needs the '${plugin[1]}' resource plugin${version ? " " + version : ""}, which is not installed`, `install it on a machine with network access: \`pulumi plugin install resource ${plugin[1]}${version ? " " + version : ""}\` (with PULUMI_HOME set to the runner's home), or disable that target in stacks/Pulumi.${stack}.yaml`);
+    }
+    if (/incorrect passphrase|passphrase must be set/i.test(text)) {
+      return new GitopsError(`cannot decrypt the secrets of stack ${stack}`, "set PULUMI_CONFIG_PASSPHRASE (or --passphrase-file) to the passphrase the stack was created with");
+    }
+  }
+  return err;
+}
+
+/** The error text of a failed operation, as one readable paragraph without the CLI's noise. */
+export function failureText(err: unknown, diagnostics: Diagnostic[]): string {
+  const errors = diagnostics.filter((d) => d.severity === "error").map((d) => (d.resource ? `${d.resource}: ` : "") + d.message);
+  if (errors.length) return errors.join("\n");
+  const msg = err instanceof Error ? err.message : String(err);
+  const stderr = /stderr: ([\s\S]*?)(?:\n\s*err\?:|$)/.exec(msg)?.[1]?.trim();
+  return (stderr || msg).replace(PLAIN, "");
+}
+
+export interface RunOptions {
+  log: Logger;
+  commit?: string;
+  /** Recorded as the update's message in the stack's history. */
+  message?: string;
+  signal?: AbortSignal;
+}
+
+/** Runs one operation on one stack and summarises it; engine failures become a failed result. */
+export async function runOperation(stack: Stack, operation: Operation, o: RunOptions): Promise<StackResult> {
+  const started = Date.now();
+  const c = new EventCollector(o.log, operation);
+  const common = { onEvent: c.onEvent, signal: o.signal, color: "never" as const };
+  let outputs: Record<string, unknown> | undefined;
+  let error: string | undefined;
+  try {
+    if (operation === "preview") await stack.preview({ ...common, diff: false });
+    else if (operation === "drift") await stack.refresh({ ...common, previewOnly: true });
+    else if (operation === "refresh") await stack.refresh({ ...common, message: o.message });
+    else {
+      const res = await stack.up({ ...common, message: o.message });
+      outputs = Object.fromEntries(Object.entries(res.outputs).map(([k, v]) => [k, v.secret ? "[secret]" : v.value]));
+    }
+  } catch (err) {
+    const mapped = engineError(err, stack.name);
+    if (mapped instanceof GitopsError) throw mapped;
+    error = failureText(err, c.diagnostics);
+  }
+  return {
+    stack: stack.name,
+    operation,
+    commit: o.commit,
+    status: error === undefined ? "succeeded" : "failed",
+    counts: c.counts,
+    changes: c.changes,
+    diagnostics: c.diagnostics,
+    outputs,
+    error,
+    durationMs: Date.now() - started,
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * Every git call the runner makes: flat async functions over simple-git, each taking the
+ * repository path explicitly so that tests, rollback worktrees and the agent can use any checkout.
+ */
+import { simpleGit, type SimpleGit } from "simple-git";
+import { GitopsError, refused } from "./errors";
+
+const git = (dir: string): SimpleGit => simpleGit({ baseDir: dir, trimmed: true });
+
+export async function repoRoot(dir: string): Promise<string> {
+  try {
+    return await git(dir).revparse(["--show-toplevel"]);
+  } catch {
+    throw new GitopsError(`${dir} is not inside a git repository`, "run gitops from a clone of your infrastructure repository, or pass --repo <path>");
+  }
+}
+
+export async function headCommit(dir: string): Promise<string> {
+  return git(dir).revparse(["HEAD"]);
+}
+
+/** The checked-out branch, or undefined on a detached HEAD. */
+export async function currentBranch(dir: string): Promise<string | undefined> {
+  const name = await git(dir).raw(["branch", "--show-current"]);
+  return name || undefined;
+}
+
+/** Resolves a commit-ish to a full commit hash, or undefined when it names nothing. */
+export async function resolveCommit(dir: string, rev: string): Promise<string | undefined> {
+  try {
+    return await git(dir).raw(["rev-parse", "--verify", "--quiet", `${rev}^{commit}`]);
+  } catch {
+    return undefined;
+  }
+}
+
+export async function requireCommit(dir: string, rev: string, what: string): Promise<string> {
+  const commit = await resolveCommit(dir, rev);
+  if (!commit) throw new GitopsError(`${what} '${rev}' does not name a commit in ${dir}`, "check the name with `git log --oneline --all`, or fetch it first");
+  return commit;
+}
+
+export async function commitSubject(dir: string, commit: string): Promise<string | undefined> {
+  try {
+    return await git(dir).raw(["log", "-1", "--format=%s", commit]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Paths with uncommitted changes (staged, unstaged or untracked; ignored files excluded). */
+export async function dirtyPaths(dir: string): Promise<string[]> {
+  const status = await git(dir).status();
+  return status.files.map((f) => f.path);
+}
+
+export async function mergeBase(dir: string, a: string, b: string): Promise<string> {
+  return git(dir).raw(["merge-base", a, b]);
+}
+
+/** Files changed between two commits (renames count as both paths). */
+export async function changedPaths(dir: string, from: string, to: string): Promise<string[]> {
+  const out = await git(dir).raw(["diff", "--name-only", "--no-renames", from, to]);
+  return out ? out.split("\n") : [];
+}
+
+/** Whether `descendant` contains `ancestor` (both full hashes). `--is-ancestor` answers only by exit
+ * code, which simple-git does not report, so this compares the merge-base instead. */
+export async function isAncestor(dir: string, ancestor: string, descendant: string): Promise<boolean> {
+  const base = await mergeBase(dir, ancestor, descendant).catch(() => "");
+  return base === ancestor;
+}
+
+export async function countCommits(dir: string, from: string, to: string): Promise<number> {
+  return Number(await git(dir).raw(["rev-list", "--count", `${from}..${to}`]));
+}
+
+export async function hasRemote(dir: string, remote: string): Promise<boolean> {
+  const remotes = await git(dir).getRemotes();
+  return remotes.some((r) => r.name === remote);
+}
+
+/** Fetches one branch of a remote and returns its tip. */
+export async function fetchRemoteTip(dir: string, remote: string, branch: string): Promise<string> {
+  try {
+    await git(dir).fetch(remote, branch);
+  } catch (err) {
+    throw new GitopsError(`cannot fetch ${branch} from the remote '${remote}': ${(err as Error).message.trim()}`, "check the remote's URL and credentials (`git remote -v`), or pass --remote to name another");
+  }
+  return requireCommit(dir, `refs/remotes/${remote}/${branch}`, "remote branch");
+}
+
+/** Refuses unless HEAD is exactly the remote branch's tip (neither behind, ahead nor diverged). */
+export async function requireUndiverged(dir: string, remote: string, branch: string): Promise<void> {
+  const [head, tip] = [await headCommit(dir), await fetchRemoteTip(dir, remote, branch)];
+  if (head === tip) return;
+  const behind = await countCommits(dir, head, tip);
+  const ahead = await countCommits(dir, tip, head);
+  const state = ahead && behind ? `diverged from ${remote}/${branch} (${ahead} ahead, ${behind} behind)` : ahead ? `${ahead} commit(s) ahead of ${remote}/${branch}` : `${behind} commit(s) behind ${remote}/${branch}`;
+  throw refused(`HEAD ${head.slice(0, 7)} is ${state}`, `apply deploys exactly what ${remote}/${branch} holds: run \`git pull --ff-only ${remote} ${branch}\` (or push your commits through a pull request) and try again`);
+}
+
+export async function addWorktree(dir: string, path: string, commit: string): Promise<void> {
+  await git(dir).raw(["worktree", "add", "--detach", path, commit]);
+}
+
+export async function removeWorktree(dir: string, path: string): Promise<void> {
+  await git(dir).raw(["worktree", "remove", "--force", path]);
+}
+
+export async function pruneWorktrees(dir: string): Promise<void> {
+  await git(dir).raw(["worktree", "prune"]);
+}

@@ -1,0 +1,38 @@
+/** Stack discovery and order: every stacks/Pulumi.<env>.yaml is a stack. */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { readStackFile } from "../../config";
+import { GitopsError, usageError } from "./errors";
+import type { Rules } from "./rules";
+
+/** Stack names declared in repoDir, in the rules' environment order, the rest alphabetically. */
+export function discoverStacks(repoDir: string, rules: Rules): string[] {
+  const dir = path.join(repoDir, "stacks");
+  const names = fs.existsSync(dir)
+    ? fs.readdirSync(dir).flatMap((f) => /^Pulumi\.([^/]+)\.ya?ml$/.exec(f)?.[1] ?? [])
+    : [];
+  const rank = (s: string) => {
+    const i = rules.order.indexOf(s);
+    return i === -1 ? rules.order.length : i;
+  };
+  return names.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/** Narrows `all` to the names the user asked for, refusing unknown ones. */
+export function selectStacks(all: string[], requested: string[] | undefined): string[] {
+  if (!requested?.length) return all;
+  const unknown = requested.filter((s) => !all.includes(s));
+  if (unknown.length) {
+    throw usageError(`unknown stack${unknown.length > 1 ? "s" : ""}: ${unknown.join(", ")}`, `the stacks are ${all.join(", ") || "(none)"}: one stacks/Pulumi.<name>.yaml per stack`);
+  }
+  return all.filter((s) => requested.includes(s));
+}
+
+/** Validates the config files of `stacks` before any engine runs; every problem in one error. */
+export function checkStackFiles(repoDir: string, stacks: string[]): void {
+  const problems = stacks.flatMap((s) => readStackFile(repoDir, s).problems);
+  if (problems.length) {
+    const lines = problems.map((p) => `  ${p.file}: ${p.key}: ${p.message}`);
+    throw new GitopsError(`stack configuration is invalid:\n${lines.join("\n")}`, "fix the listed keys; nothing was previewed or applied");
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * gitops: turns git state into infrastructure with the Pulumi engine. Builds the yargs parser from
+ * the command modules; parses only when run directly, so tests can build it too.
+ */
+import yargs from "yargs";
+import { applyCommand } from "./commands/apply";
+import { historyCommand } from "./commands/history";
+import { previewCommand } from "./commands/preview";
+import { statusCommand } from "./commands/status";
+import { ExitCode, GitopsError } from "./core/errors";
+
+export function buildParser(argv: string[]) {
+  return yargs(argv)
+    .scriptName("gitops")
+    .usage("$0 <command> [options]\n\nGitOps for Pulumi: preview on branches, apply from main, roll back, detect drift.")
+    .option("repo", { type: "string", describe: "The repository to work on (default: the one containing the current directory)", global: true, requiresArg: true })
+    .option("backend", { type: "string", describe: "State backend URL (default: $PULUMI_BACKEND_URL, else file://<repo>/.pulumi-gitops/state)", global: true, requiresArg: true })
+    .option("debug", { type: "boolean", describe: "Verbose logs and stack traces", global: true })
+    .option("quiet", { type: "boolean", describe: "Only warnings and errors", global: true })
+    .command(previewCommand)
+    .command(applyCommand)
+    .command(statusCommand)
+    .command(historyCommand)
+    .demandCommand(1, "Name a command; see gitops --help")
+    .strict()
+    .recommendCommands()
+    .epilogue("Exit codes: 0 success or no changes, 1 failure, 2 changes or drift (with --detailed-exitcode / drift), 3 refused by a guard (branch, dirty tree, pin, lock), 64 usage error.")
+    .fail((msg, err) => {
+      throw err ?? new GitopsError(msg, "see gitops --help", ExitCode.usage);
+    })
+    .help()
+    .wrap(Math.min(110, process.stdout.columns || 110));
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildParser(argv).parseAsync();
+  } catch (err) {
+    if (err instanceof GitopsError) {
+      process.stderr.write(`error: ${err.message}\nhint: ${err.hint}\n`);
+      if (argv.includes("--debug")) process.stderr.write(`${err.stack}\n`);
+      process.exitCode = err.exitCode;
+    } else {
+      process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+      process.exitCode = ExitCode.failure;
+    }
+  }
+}
+
+if (require.main === module) void main(process.argv.slice(2));
