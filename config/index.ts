@@ -1,0 +1,254 @@
+/**
+ * The one typed config loader of the program and the runner.
+ *
+ * Every stack file is validated against {@link stackConfigSchema} plus a few cross-field rules, and
+ * EVERY problem is reported at once with its file and key. No process.env / process.cwd here: the
+ * caller says which repository and which stack.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import Ajv, { ErrorObject } from "ajv";
+import { parseDocument } from "yaml";
+import { NAMESPACE, StackConfig, stackConfigSchema } from "./schema";
+
+export * from "./schema";
+
+/** One thing wrong with a stack file. */
+export interface ConfigProblem {
+  /** Stack file as shown to the user, e.g. `stacks/Pulumi.staging.yaml`. */
+  file: string;
+  /** Config key, e.g. `pulumi-gitops:app.replicas`; `(file)` / `(yaml)` for whole-file problems. */
+  key: string;
+  message: string;
+}
+
+/** Thrown by the program before it creates anything when a stack's config is invalid. */
+export class StackConfigError extends Error {
+  readonly problems: readonly ConfigProblem[];
+  constructor(problems: readonly ConfigProblem[]) {
+    super(
+      `invalid stack configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
+        formatProblems(problems),
+    );
+    this.name = "StackConfigError";
+    this.problems = problems;
+  }
+}
+
+/** One line per problem: `file: key: message`. */
+export function formatProblems(problems: readonly ConfigProblem[]): string {
+  return problems.map((p) => `${p.file}: ${p.key}: ${p.message}`).join("\n");
+}
+
+/** The stack file of `stack`, relative to the repository root. */
+export function stackFileName(stack: string): string {
+  return `stacks/Pulumi.${stack}.yaml`;
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+const validateSchema = ajv.compile(stackConfigSchema);
+
+/** Where to set what people most often put under another namespace. */
+const foreignKeyHints: Record<string, string> = {
+  "aws:region": `set ${NAMESPACE}:aws.region instead`,
+  "aws:profile": `set ${NAMESPACE}:aws.profile instead`,
+  "kubernetes:kubeconfig": `set ${NAMESPACE}:kubernetes.kubeconfig instead`,
+  "kubernetes:context": `set ${NAMESPACE}:kubernetes.context instead`,
+};
+
+/** `/pulumi-gitops:app/resources/0/cpu` -> `pulumi-gitops:app.resources[0].cpu` */
+export function pointerToKey(pointer: string): string {
+  const parts = pointer
+    .split("/")
+    .slice(1)
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
+  let key = "";
+  for (const part of parts) {
+    if (/^[0-9]+$/.test(part) && key !== "") key += `[${part}]`;
+    else key += key === "" ? part : `.${part}`;
+  }
+  return key;
+}
+
+const child = (parent: string, name: string) => (parent === "" ? name : `${parent}.${name}`);
+
+function schemaProblem(file: string, e: ErrorObject): ConfigProblem {
+  const at = pointerToKey(e.instancePath);
+  switch (e.keyword) {
+    case "required":
+      return { file, key: child(at, String(e.params.missingProperty)), message: "is required" };
+    case "additionalProperties": {
+      const name = String(e.params.additionalProperty);
+      if (at === "") {
+        const hint = foreignKeyHints[name];
+        const message = name.startsWith(`${NAMESPACE}:`)
+          ? "is not a known setting"
+          : `only ${NAMESPACE}:* keys are allowed${hint ? `; ${hint}` : ""}`;
+        return { file, key: name, message };
+      }
+      return { file, key: child(at, name), message: "is not a known setting" };
+    }
+    case "enum":
+      return { file, key: at, message: `must be one of: ${(e.params.allowedValues as unknown[]).join(", ")}` };
+    case "propertyNames":
+      return { file, key: child(at, String(e.params.propertyName)), message: "is not a valid name" };
+    default:
+      return { file, key: at, message: e.message ?? `fails ${e.keyword}` };
+  }
+}
+
+/** Kubernetes quantity to a number (cores for CPU, bytes for memory); NaN when unparsable. */
+export function parseQuantity(q: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(m|k|Ki|M|Mi|G|Gi|T|Ti)?$/.exec(q);
+  if (!m) return NaN;
+  const factor: Record<string, number> = {
+    "": 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40,
+  };
+  return Number(m[1]) * factor[m[2] ?? ""];
+}
+
+const isObj = (v: unknown): v is Record<string, any> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Cross-field rules a JSON schema says badly; run over the raw values, defensively. */
+function ruleProblems(file: string, values: Record<string, unknown>): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  const add = (key: string, message: string) => out.push({ file, key: `${NAMESPACE}:${key}`, message });
+
+  const kube = values[`${NAMESPACE}:kubernetes`];
+  if (isObj(kube)) {
+    if (kube.mode === "render") {
+      if (kube.renderDir === undefined) add("kubernetes.renderDir", "is required when mode is render");
+      else if (typeof kube.renderDir === "string" && (path.isAbsolute(kube.renderDir) || kube.renderDir.split(/[\\/]/).includes("..")))
+        add("kubernetes.renderDir", "must be a path inside the repository, relative to its root (e.g. rendered/dev)");
+      for (const key of ["kubeconfig", "context", "skipAwait"]) if (key in kube) add(`kubernetes.${key}`, "is only allowed when mode is cluster");
+    } else if (kube.mode === "cluster" && "renderDir" in kube) {
+      add("kubernetes.renderDir", "is only allowed when mode is render");
+    }
+  }
+
+  const app = values[`${NAMESPACE}:app`];
+  if (isObj(app)) {
+    if (isObj(app.image)) {
+      const has = (k: string) => app.image[k] !== undefined;
+      if (has("tag") && has("digest")) add("app.image", "set exactly one of tag and digest, not both");
+      if (!has("tag") && !has("digest")) add("app.image", "set exactly one of tag and digest");
+    }
+    const hasReplicas = app.replicas !== undefined;
+    const hasScaling = app.autoscaling !== undefined;
+    if (hasReplicas && hasScaling) add("app.replicas", "must not be set together with app.autoscaling (the autoscaler owns the replica count)");
+    if (!hasReplicas && !hasScaling) add("app.replicas", "is required (or set app.autoscaling)");
+    if (isObj(app.autoscaling) && typeof app.autoscaling.minReplicas === "number" && app.autoscaling.minReplicas > app.autoscaling.maxReplicas)
+      add("app.autoscaling.minReplicas", "must not exceed maxReplicas");
+    if (isObj(app.disruptionBudget)) {
+      const n = ["minAvailable", "maxUnavailable"].filter((k) => app.disruptionBudget[k] !== undefined).length;
+      if (n !== 1) add("app.disruptionBudget", "set exactly one of minAvailable and maxUnavailable");
+    }
+    if (isObj(app.resources) && isObj(app.resources.requests) && isObj(app.resources.limits)) {
+      for (const r of ["cpu", "memory"]) {
+        const req = parseQuantity(String(app.resources.requests[r]));
+        const lim = parseQuantity(String(app.resources.limits[r]));
+        if (req > lim) add(`app.resources.requests.${r}`, `must not exceed the limit (${app.resources.limits[r]})`);
+      }
+    }
+    const ns = values[`${NAMESPACE}:namespace`];
+    const most = hasScaling && isObj(app.autoscaling) ? app.autoscaling.maxReplicas : app.replicas;
+    if (isObj(ns) && isObj(ns.quota) && typeof ns.quota.pods === "number" && typeof most === "number" && most > ns.quota.pods)
+      add("namespace.quota.pods", `must allow at least the app's ${most} replicas`);
+  }
+
+  const aws = values[`${NAMESPACE}:aws`];
+  if (isObj(aws) && isObj(aws.deployer)) {
+    const byArn = aws.deployer.oidcProviderArn !== undefined;
+    const create = aws.deployer.createOidcProvider === true;
+    if (byArn && create) add("aws.deployer", "set exactly one of oidcProviderArn and createOidcProvider: true, not both");
+    if (!byArn && !create) add("aws.deployer", "set oidcProviderArn (existing provider) or createOidcProvider: true");
+  }
+  return out;
+}
+
+/**
+ * Validates one stack's `config:` map (as parsed from YAML: objects already parsed).
+ * Returns the typed config only when there are no problems.
+ */
+export function validateStackConfig(
+  file: string,
+  values: Record<string, unknown>,
+): { config?: StackConfig; problems: ConfigProblem[] } {
+  const problems: ConfigProblem[] = [];
+  if (!validateSchema(values)) problems.push(...(validateSchema.errors ?? []).map((e) => schemaProblem(file, e)));
+  problems.push(...ruleProblems(file, values));
+  if (problems.length > 0) return { problems };
+  const get = (key: string) => values[`${NAMESPACE}:${key}`];
+  const config = {
+    environment: get("environment"),
+    kubernetes: get("kubernetes"),
+    namespace: get("namespace"),
+    app: get("app"),
+    ...(get("aws") === undefined ? {} : { aws: get("aws") }),
+  } as StackConfig;
+  return { config, problems };
+}
+
+/** Reads and validates `stacks/Pulumi.<stack>.yaml` under `repoDir`. */
+export function readStackFile(
+  repoDir: string,
+  stack: string,
+): { file: string; values: Record<string, unknown>; problems: ConfigProblem[] } {
+  const file = stackFileName(stack);
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(repoDir, file), "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const message = code === "ENOENT" ? "stack file not found" : `cannot read stack file (${code ?? String(err)})`;
+    return { file, values: {}, problems: [{ file, key: "(file)", message }] };
+  }
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const problems = doc.errors.map((e) => ({
+      file,
+      key: "(yaml)",
+      message: `${e.message.split("\n")[0]}${e.linePos ? ` (line ${e.linePos[0].line})` : ""}`,
+    }));
+    return { file, values: {}, problems };
+  }
+  const root = doc.toJS() as unknown;
+  if (root !== null && !isObj(root)) return { file, values: {}, problems: [{ file, key: "(yaml)", message: "must be a mapping" }] };
+  const values = isObj(root) ? root.config ?? {} : {};
+  if (!isObj(values)) return { file, values: {}, problems: [{ file, key: "config", message: "must be a mapping of keys to values" }] };
+  return { file, values, problems: validateStackConfig(file, values).problems };
+}
+
+/**
+ * Turns the engine's config (`pulumi.runtime.allConfig()`: every value a string, objects as JSON)
+ * back into the shape the YAML file had.
+ */
+export function fromEngineConfig(all: Record<string, string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, raw] of Object.entries(all)) {
+    let value: unknown = raw;
+    if (/^\s*[[{]/.test(raw)) {
+      try {
+        value = JSON.parse(raw);
+      } catch {
+        value = raw;
+      }
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+/** Inverse of {@link fromEngineConfig}: what the engine would hand the program for these values. */
+export function toEngineConfig(values: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(values)) out[key] = typeof value === "string" ? value : JSON.stringify(value);
+  return out;
+}
+
+/** Validates or throws {@link StackConfigError}: what the program does before creating anything. */
+export function loadStackConfig(file: string, values: Record<string, unknown>): StackConfig {
+  const { config, problems } = validateStackConfig(file, values);
+  if (!config) throw new StackConfigError(problems);
+  return config;
+}
