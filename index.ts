@@ -1,8 +1,12 @@
-import * as path from "node:path";
-import * as k8s from "@pulumi/kubernetes";
+/**
+ * The pulumi-gitops program. The stack's config (stacks/Pulumi.<stack>.yaml) is validated first;
+ * an invalid file fails with one StackConfigError listing every problem, before any resource.
+ *
+ * Stack outputs are the defined fields of StackOutputs (components/program.ts): environment,
+ * namespace, serviceName, url, image, replicas, and where they apply maxReplicas, host, renderDir,
+ * bucketName, applyRoleArn, previewRoleArn.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { definedOutputs, processContext, runProgram } from "./components/program";
 
-// Placeholder program, replaced by the components and validated config.
-const root = process.env.GITOPS_ROOT ?? process.cwd();
-const provider = new k8s.Provider("render", { renderYamlToDirectory: path.join(root, "rendered", "dev"), enableConfigMapMutable: true });
-const cm = new k8s.core.v1.ConfigMap("hello", { metadata: { name: "hello" }, data: { a: "1" } }, { provider });
-export const name = cm.metadata.name;
+export = definedOutputs(runProgram(pulumi.getStack(), pulumi.runtime.allConfig(), processContext()));

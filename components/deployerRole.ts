@@ -1,0 +1,122 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as aws from "@pulumi/aws";
+
+/** GitHub Actions' OIDC issuer. */
+export const GITHUB_OIDC_HOST = "token.actions.githubusercontent.com";
+/** The audience GitHub's aws-actions/configure-aws-credentials requests. */
+export const STS_AUDIENCE = "sts.amazonaws.com";
+/** AWS's managed read-only policy, attached to the preview role. */
+export const READ_ONLY_POLICY_ARN = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+
+const repoPattern = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
+const branchPattern = /^[A-Za-z0-9_./-]+$/;
+
+/** `sub` claim of a workflow run on `branch` of `repository` (no wildcards accepted). */
+export function branchSubject(repository: string, branch: string): string {
+  if (!repoPattern.test(repository)) throw new Error(`repository must be owner/name (got ${JSON.stringify(repository)})`);
+  if (!branchPattern.test(branch)) throw new Error(`branch must be a plain branch name without wildcards (got ${JSON.stringify(branch)})`);
+  return `repo:${repository}:ref:refs/heads/${branch}`;
+}
+
+/** `sub` claim of a workflow run for a pull request of `repository`. */
+export function pullRequestSubject(repository: string): string {
+  if (!repoPattern.test(repository)) throw new Error(`repository must be owner/name (got ${JSON.stringify(repository)})`);
+  return `repo:${repository}:pull_request`;
+}
+
+/**
+ * Trust policy letting GitHub Actions assume a role through OIDC, only with the exact `sub` given
+ * (StringEquals: no wildcard matching) and audience sts.amazonaws.com.
+ */
+export function githubTrustPolicy(providerArn: string, subject: string) {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Effect: "Allow",
+        Principal: { Federated: providerArn },
+        Action: "sts:AssumeRoleWithWebIdentity",
+        Condition: {
+          StringEquals: {
+            [`${GITHUB_OIDC_HOST}:aud`]: STS_AUDIENCE,
+            [`${GITHUB_OIDC_HOST}:sub`]: subject,
+          },
+        },
+      },
+    ],
+  };
+}
+
+export interface DeployerRoleArgs {
+  /** GitHub repository, `owner/name`. */
+  readonly repository: string;
+  /** The protected branch whose workflows may apply. Default `main`. */
+  readonly branch?: string;
+  /** Managed policies granting the apply role its rights (at least one). */
+  readonly applyPolicyArns: readonly pulumi.Input<string>[];
+  /** ARN of the account's existing GitHub OIDC provider. Exactly one of this and `createOidcProvider`. */
+  readonly oidcProviderArn?: pulumi.Input<string>;
+  /** Create the account's GitHub OIDC provider (an account can hold only one for the issuer). */
+  readonly createOidcProvider?: boolean;
+  /** Maximum session length of both roles in seconds. Default 3600. */
+  readonly maxSessionDuration?: number;
+  readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}
+
+/**
+ * Least-privilege deployer identities for GitHub Actions: an apply role only the protected branch
+ * can assume, and a read-only preview role for pull requests of the same repository.
+ */
+export class DeployerRole extends pulumi.ComponentResource {
+  /** ARN of the GitHub OIDC provider the roles trust. */
+  public readonly oidcProviderArn: pulumi.Output<string>;
+  /** ARN of the apply role (protected branch only). */
+  public readonly applyRoleArn: pulumi.Output<string>;
+  /** ARN of the read-only preview role (pull requests). */
+  public readonly previewRoleArn: pulumi.Output<string>;
+  public readonly applyRole: aws.iam.Role;
+  public readonly previewRole: aws.iam.Role;
+
+  constructor(name: string, args: DeployerRoleArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("pulumi-gitops:aws:DeployerRole", name, {}, opts);
+    const byArn = args.oidcProviderArn !== undefined;
+    const create = args.createOidcProvider === true;
+    if (byArn && create) throw new Error("set exactly one of oidcProviderArn and createOidcProvider, not both");
+    if (!byArn && !create) throw new Error("set oidcProviderArn (an existing GitHub OIDC provider) or createOidcProvider: true");
+    if (args.applyPolicyArns.length === 0) throw new Error("applyPolicyArns must name at least one policy");
+    const applySub = branchSubject(args.repository, args.branch ?? "main");
+    const previewSub = pullRequestSubject(args.repository);
+    const child = { parent: this };
+
+    this.oidcProviderArn = create
+      ? new aws.iam.OpenIdConnectProvider(
+          `${name}-github-oidc`,
+          { url: `https://${GITHUB_OIDC_HOST}`, clientIdLists: [STS_AUDIENCE], tags: args.tags },
+          child,
+        ).arn
+      : pulumi.output(args.oidcProviderArn!);
+
+    const role = (roleName: string, subject: string, description: string) =>
+      new aws.iam.Role(
+        `${name}-${roleName}`,
+        {
+          description,
+          assumeRolePolicy: this.oidcProviderArn.apply((arn) => JSON.stringify(githubTrustPolicy(arn, subject))),
+          maxSessionDuration: args.maxSessionDuration ?? 3600,
+          tags: args.tags,
+        },
+        child,
+      );
+    this.applyRole = role("apply", applySub, `Applies infrastructure from ${args.repository}@${args.branch ?? "main"}`);
+    this.previewRole = role("preview", previewSub, `Read-only previews for pull requests of ${args.repository}`);
+
+    args.applyPolicyArns.forEach((policyArn, i) =>
+      new aws.iam.RolePolicyAttachment(`${name}-apply-policy-${i}`, { role: this.applyRole.name, policyArn }, child),
+    );
+    new aws.iam.RolePolicyAttachment(`${name}-preview-readonly`, { role: this.previewRole.name, policyArn: READ_ONLY_POLICY_ARN }, child);
+
+    this.applyRoleArn = this.applyRole.arn;
+    this.previewRoleArn = this.previewRole.arn;
+    this.registerOutputs({ oidcProviderArn: this.oidcProviderArn, applyRoleArn: this.applyRoleArn, previewRoleArn: this.previewRoleArn });
+  }
+}

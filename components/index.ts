@@ -1,0 +1,4 @@
+export * from "./webService";
+export * from "./tenantNamespace";
+export * from "./artifactBucket";
+export * from "./deployerRole";

@@ -1,0 +1,263 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+
+/** Container image: a repository and exactly one of tag and digest. */
+export interface ImageRef {
+  readonly repository: string;
+  readonly tag?: string;
+  readonly digest?: string;
+}
+
+/** `repo:tag` or `repo@sha256:...`; throws unless exactly one of tag and digest is set. */
+export function imageReference(image: ImageRef): string {
+  if (image.tag !== undefined && image.digest !== undefined)
+    throw new Error(`image ${image.repository}: set exactly one of tag and digest, not both`);
+  if (image.tag !== undefined) return `${image.repository}:${image.tag}`;
+  if (image.digest !== undefined) {
+    if (!/^sha256:[a-f0-9]{64}$/.test(image.digest)) throw new Error(`image ${image.repository}: digest must be sha256:<64 hex digits>`);
+    return `${image.repository}@${image.digest}`;
+  }
+  throw new Error(`image ${image.repository}: set exactly one of tag and digest`);
+}
+
+/**
+ * The recommended Kubernetes labels. `selector` is the stable subset used in Deployment and Service
+ * selectors (immutable on a Deployment: it must never include the version).
+ */
+export function appLabels(app: string, opts: { version?: string; environment?: string; partOf?: string } = {}) {
+  const selector: Record<string, string> = { "app.kubernetes.io/name": app, "app.kubernetes.io/instance": app };
+  const all: Record<string, string> = { ...selector, "app.kubernetes.io/managed-by": "pulumi-gitops" };
+  if (opts.version !== undefined) all["app.kubernetes.io/version"] = labelValue(opts.version);
+  if (opts.environment !== undefined) all["pulumi-gitops/environment"] = opts.environment;
+  if (opts.partOf !== undefined) all["app.kubernetes.io/part-of"] = opts.partOf;
+  return { selector, all };
+}
+
+/** A label value (max 63 chars of [A-Za-z0-9_.-], alphanumeric at both ends) derived from any string. */
+export function labelValue(s: string): string {
+  const cleaned = s.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 63);
+  return cleaned.replace(/^[^A-Za-z0-9]+/, "").replace(/[^A-Za-z0-9]+$/, "");
+}
+
+/** The hardened container securityContext every WebService container gets. */
+export function hardenedContainerSecurityContext(): k8s.types.input.core.v1.SecurityContext {
+  return {
+    runAsNonRoot: true,
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    privileged: false,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+  };
+}
+
+/** Annotations that tell the Kubernetes provider not to wait for readiness (clusters without kubelets). */
+export function awaitAnnotations(skipAwait: boolean): Record<string, string> {
+  return skipAwait ? { "pulumi.com/skipAwait": "true" } : {};
+}
+
+export interface ResourceList {
+  readonly cpu: pulumi.Input<string>;
+  readonly memory: pulumi.Input<string>;
+}
+
+export interface WebServiceArgs {
+  /** Namespace to deploy into (must exist). */
+  readonly namespace: pulumi.Input<string>;
+  /** Name of the Deployment and Service; defaults to the component name. */
+  readonly appName?: string;
+  readonly image: ImageRef;
+  /** Fixed replica count; must not be set with `autoscaling` (the autoscaler owns it). Default 1. */
+  readonly replicas?: pulumi.Input<number>;
+  readonly autoscaling?: {
+    readonly minReplicas: number;
+    readonly maxReplicas: number;
+    readonly targetCpuUtilizationPercent: pulumi.Input<number>;
+  };
+  /** Container port; the Service exposes port 80 mapped to it. Default 8080. */
+  readonly port?: number;
+  /** HTTP path for liveness and readiness probes. Default `/healthz`. */
+  readonly healthPath?: pulumi.Input<string>;
+  readonly resources: { readonly requests: ResourceList; readonly limits: ResourceList };
+  readonly env?: Readonly<Record<string, pulumi.Input<string>>>;
+  /** Public hostname; absent = no Ingress. */
+  readonly ingress?: {
+    readonly host: pulumi.Input<string>;
+    readonly className?: pulumi.Input<string>;
+    readonly tlsSecretName?: pulumi.Input<string>;
+  };
+  /** PodDisruptionBudget; exactly one of minAvailable and maxUnavailable. Absent = none. */
+  readonly disruptionBudget?: { readonly minAvailable?: number; readonly maxUnavailable?: number };
+  /** Environment label value, e.g. `prod`. */
+  readonly environment?: string;
+  /** Add `pulumi.com/skipAwait: "true"` to every resource (test clusters without kubelets). */
+  readonly skipAwait?: boolean;
+}
+
+/**
+ * A stateless HTTP service on Kubernetes: Deployment + Service, and optionally Ingress,
+ * HorizontalPodAutoscaler and PodDisruptionBudget, with hardened pod defaults.
+ */
+export class WebService extends pulumi.ComponentResource {
+  /** Name of the Kubernetes Service. */
+  public readonly serviceName: pulumi.Output<string>;
+  /** Namespace the service runs in. */
+  public readonly namespace: pulumi.Output<string>;
+  /** In-cluster URL, `http://<service>.<namespace>.svc.cluster.local`. */
+  public readonly url: pulumi.Output<string>;
+  /** The image reference the pods run (`repo:tag` or `repo@digest`). */
+  public readonly image: string;
+  public readonly deployment: k8s.apps.v1.Deployment;
+  public readonly service: k8s.core.v1.Service;
+  /** The Ingress, when `ingress` was given. */
+  public readonly ingress?: k8s.networking.v1.Ingress;
+  /** The autoscaler, when `autoscaling` was given. */
+  public readonly autoscaler?: k8s.autoscaling.v2.HorizontalPodAutoscaler;
+  /** The disruption budget, when `disruptionBudget` was given. */
+  public readonly disruptionBudget?: k8s.policy.v1.PodDisruptionBudget;
+
+  constructor(name: string, args: WebServiceArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("pulumi-gitops:kubernetes:WebService", name, {}, opts);
+    validateWebServiceArgs(args);
+
+    const appName = args.appName ?? name;
+    const image = imageReference(args.image);
+    const port = args.port ?? 8080;
+    const labels = appLabels(appName, { version: args.image.tag ?? args.image.digest, environment: args.environment });
+    const annotations = awaitAnnotations(args.skipAwait ?? false);
+    const metadata = (suffix = "") => ({ name: appName + suffix, namespace: args.namespace, labels: labels.all, annotations });
+    const parent = { parent: this };
+    const probe = (failureThreshold: number) => ({
+      httpGet: { path: args.healthPath ?? "/healthz", port: "http" },
+      periodSeconds: 10,
+      timeoutSeconds: 2,
+      failureThreshold,
+    });
+
+    this.image = image;
+    this.deployment = new k8s.apps.v1.Deployment(
+      `${name}-deployment`,
+      {
+        metadata: metadata(),
+        spec: {
+          // Left unset under an autoscaler so that applies never fight it.
+          replicas: args.autoscaling ? undefined : args.replicas ?? 1,
+          selector: { matchLabels: labels.selector },
+          strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 } },
+          template: {
+            metadata: { labels: labels.all },
+            spec: {
+              automountServiceAccountToken: false,
+              securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
+              containers: [
+                {
+                  name: appName,
+                  image,
+                  ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
+                  env: Object.entries(args.env ?? {}).map(([envName, value]) => ({ name: envName, value })),
+                  resources: { requests: { ...args.resources.requests }, limits: { ...args.resources.limits } },
+                  livenessProbe: probe(3),
+                  readinessProbe: probe(1),
+                  securityContext: hardenedContainerSecurityContext(),
+                  // The root filesystem is read-only; give the app a scratch directory.
+                  volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+                },
+              ],
+              volumes: [{ name: "tmp", emptyDir: { sizeLimit: "64Mi" } }],
+            },
+          },
+        },
+      },
+      parent,
+    );
+
+    this.service = new k8s.core.v1.Service(
+      `${name}-service`,
+      {
+        metadata: metadata(),
+        spec: { type: "ClusterIP", selector: labels.selector, ports: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }] },
+      },
+      parent,
+    );
+
+    if (args.ingress) {
+      const ing = args.ingress;
+      this.ingress = new k8s.networking.v1.Ingress(
+        `${name}-ingress`,
+        {
+          metadata: metadata(),
+          spec: {
+            ingressClassName: ing.className,
+            tls: ing.tlsSecretName ? [{ hosts: [ing.host], secretName: ing.tlsSecretName }] : undefined,
+            rules: [
+              {
+                host: ing.host,
+                http: {
+                  paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: appName, port: { name: "http" } } } }],
+                },
+              },
+            ],
+          },
+        },
+        { parent: this, dependsOn: [this.service] },
+      );
+    }
+
+    if (args.autoscaling) {
+      const a = args.autoscaling;
+      this.autoscaler = new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+        `${name}-hpa`,
+        {
+          metadata: metadata(),
+          spec: {
+            scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: appName },
+            minReplicas: a.minReplicas,
+            maxReplicas: a.maxReplicas,
+            metrics: [
+              { type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: a.targetCpuUtilizationPercent } } },
+            ],
+          },
+        },
+        { parent: this, dependsOn: [this.deployment] },
+      );
+    }
+
+    if (args.disruptionBudget) {
+      this.disruptionBudget = new k8s.policy.v1.PodDisruptionBudget(
+        `${name}-pdb`,
+        {
+          metadata: metadata(),
+          spec: {
+            selector: { matchLabels: labels.selector },
+            minAvailable: args.disruptionBudget.minAvailable,
+            maxUnavailable: args.disruptionBudget.maxUnavailable,
+          },
+        },
+        parent,
+      );
+    }
+
+    this.serviceName = this.service.metadata.name;
+    this.namespace = this.service.metadata.namespace;
+    this.url = pulumi.interpolate`http://${this.serviceName}.${this.namespace}.svc.cluster.local`;
+    this.registerOutputs({ serviceName: this.serviceName, namespace: this.namespace, url: this.url, image });
+  }
+}
+
+/** Throws on conflicting or impossible arguments, before anything is created. */
+export function validateWebServiceArgs(args: WebServiceArgs): void {
+  imageReference(args.image);
+  if (args.autoscaling) {
+    if (args.replicas !== undefined) throw new Error("set replicas or autoscaling, not both: the autoscaler owns the replica count");
+    const { minReplicas, maxReplicas } = args.autoscaling;
+    if (!(minReplicas >= 1 && minReplicas <= maxReplicas))
+      throw new Error(`autoscaling needs 1 <= minReplicas <= maxReplicas (got ${minReplicas}..${maxReplicas})`);
+  }
+  if (args.disruptionBudget) {
+    const { minAvailable, maxUnavailable } = args.disruptionBudget;
+    if ((minAvailable === undefined) === (maxUnavailable === undefined))
+      throw new Error("disruptionBudget: set exactly one of minAvailable and maxUnavailable");
+  }
+  if (args.port !== undefined && !(Number.isInteger(args.port) && args.port > 0 && args.port < 65536))
+    throw new Error(`port must be an integer in 1..65535 (got ${args.port})`);
+}
