@@ -1,0 +1,102 @@
+import { describe, it, beforeEach } from "node:test";
+import * as assert from "node:assert/strict";
+import {
+  branchSubject,
+  DeployerRole,
+  DeployerRoleArgs,
+  githubTrustPolicy,
+  pullRequestSubject,
+  READ_ONLY_POLICY_ARN,
+} from "../../components/deployerRole";
+import { ACCOUNT, byName, installMocks, ofType, Registered, settle, urnOf, valueOf } from "./harness";
+
+const existing = `arn:aws:iam::${ACCOUNT}:oidc-provider/token.actions.githubusercontent.com`;
+const base: DeployerRoleArgs = { repository: "acme/infra", applyPolicyArns: ["arn:aws:iam::aws:policy/PowerUserAccess"] };
+
+let resources: Registered[];
+beforeEach(() => {
+  resources = installMocks();
+});
+
+const trustOf = (r: Registered) => JSON.parse(r.inputs.assumeRolePolicy).Statement[0];
+
+describe("subjects and trust", () => {
+  const subjects: { name: string; fn: () => string; want?: string; error?: RegExp }[] = [
+    { name: "main branch", fn: () => branchSubject("acme/infra", "main"), want: "repo:acme/infra:ref:refs/heads/main" },
+    { name: "release branch", fn: () => branchSubject("acme/infra", "release/2026"), want: "repo:acme/infra:ref:refs/heads/release/2026" },
+    { name: "wildcard branch", fn: () => branchSubject("acme/infra", "*"), error: /without wildcards/ },
+    { name: "repository without owner", fn: () => branchSubject("infra", "main"), error: /owner\/name/ },
+    { name: "pull requests", fn: () => pullRequestSubject("acme/infra"), want: "repo:acme/infra:pull_request" },
+    { name: "wildcard repository", fn: () => pullRequestSubject("acme/*"), error: /owner\/name/ },
+  ];
+  for (const s of subjects)
+    it(s.name, () => {
+      if (s.error) assert.throws(s.fn, s.error);
+      else assert.equal(s.fn(), s.want);
+    });
+
+  it("trust policy pins issuer, audience and exact subject", () => {
+    const doc = githubTrustPolicy(existing, "repo:acme/infra:ref:refs/heads/main");
+    assert.deepEqual(doc.Statement[0], {
+      Effect: "Allow",
+      Principal: { Federated: existing },
+      Action: "sts:AssumeRoleWithWebIdentity",
+      Condition: {
+        StringEquals: {
+          "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+          "token.actions.githubusercontent.com:sub": "repo:acme/infra:ref:refs/heads/main",
+        },
+      },
+    });
+  });
+});
+
+describe("DeployerRole", () => {
+  it("creates the OIDC provider and two roles: apply from the branch, read-only preview from PRs", async () => {
+    const d = new DeployerRole("ci", { ...base, branch: "main", createOidcProvider: true });
+    const providerArn = await valueOf(d.oidcProviderArn);
+    await settle();
+    const oidc = byName(resources, "ci-github-oidc").inputs;
+    assert.equal(oidc.url, "https://token.actions.githubusercontent.com");
+    assert.deepEqual(oidc.clientIdLists, ["sts.amazonaws.com"]);
+    const apply = trustOf(byName(resources, "ci-apply"));
+    const preview = trustOf(byName(resources, "ci-preview"));
+    assert.equal(apply.Principal.Federated, providerArn);
+    assert.equal(apply.Condition.StringEquals["token.actions.githubusercontent.com:sub"], "repo:acme/infra:ref:refs/heads/main");
+    assert.equal(preview.Condition.StringEquals["token.actions.githubusercontent.com:sub"], "repo:acme/infra:pull_request");
+    for (const t of [apply, preview]) {
+      assert.equal(t.Condition.StringEquals["token.actions.githubusercontent.com:aud"], "sts.amazonaws.com");
+      assert.equal(t.Condition.StringLike, undefined);
+    }
+    const attachments = ofType(resources, "aws:iam/rolePolicyAttachment:RolePolicyAttachment");
+    const applyName = await valueOf(d.applyRole.name);
+    const previewName = await valueOf(d.previewRole.name);
+    assert.deepEqual(attachments.filter((a) => a.inputs.role === previewName).map((a) => a.inputs.policyArn), [READ_ONLY_POLICY_ARN]);
+    assert.deepEqual(attachments.filter((a) => a.inputs.role === applyName).map((a) => a.inputs.policyArn), ["arn:aws:iam::aws:policy/PowerUserAccess"]);
+    assert.match(await valueOf(d.applyRoleArn), /:role\/ci-apply/);
+    assert.match(await urnOf(d.applyRole), /pulumi-gitops:aws:DeployerRole\$aws:iam\/role:Role::ci-apply$/);
+  });
+
+  it("reuses an existing OIDC provider by ARN without creating one", async () => {
+    const d = new DeployerRole("ci", { ...base, oidcProviderArn: existing });
+    await settle();
+    assert.equal(ofType(resources, "aws:iam/openIdConnectProvider:OpenIdConnectProvider").length, 0);
+    assert.equal(await valueOf(d.oidcProviderArn), existing);
+    assert.equal(trustOf(byName(resources, "ci-apply")).Principal.Federated, existing);
+    // Default branch is main.
+    assert.equal(trustOf(byName(resources, "ci-apply")).Condition.StringEquals["token.actions.githubusercontent.com:sub"], "repo:acme/infra:ref:refs/heads/main");
+  });
+
+  const bad: { name: string; args: DeployerRoleArgs; error: RegExp }[] = [
+    { name: "both OIDC options", args: { ...base, oidcProviderArn: existing, createOidcProvider: true }, error: /not both/ },
+    { name: "neither OIDC option", args: { ...base }, error: /oidcProviderArn .* or createOidcProvider/ },
+    { name: "no apply policy", args: { ...base, applyPolicyArns: [], createOidcProvider: true }, error: /at least one/ },
+    { name: "wildcard branch", args: { ...base, branch: "release/*", createOidcProvider: true }, error: /without wildcards/ },
+  ];
+  for (const b of bad)
+    it(`rejects ${b.name} before registering anything`, async () => {
+      assert.throws(() => new DeployerRole("ci", b.args), b.error);
+      await settle();
+      assert.deepEqual(resources, []);
+    });
+});
