@@ -62,8 +62,8 @@ export class ArtifactBucket extends pulumi.ComponentResource {
   public readonly bucket: aws.s3.Bucket;
 
   constructor(name: string, args: ArtifactBucketArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    const rules = lifecycleRules(args); // throws on bad retention before anything is registered
     super("pulumi-gitops:aws:ArtifactBucket", name, {}, opts);
-    const rules = lifecycleRules(args);
     const child = { parent: this };
 
     this.bucket = new aws.s3.Bucket(`${name}-bucket`, { forceDestroy: args.forceDestroy ?? false, tags: args.tags }, child);

@@ -78,7 +78,6 @@ export class DeployerRole extends pulumi.ComponentResource {
   public readonly previewRole: aws.iam.Role;
 
   constructor(name: string, args: DeployerRoleArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("pulumi-gitops:aws:DeployerRole", name, {}, opts);
     const byArn = args.oidcProviderArn !== undefined;
     const create = args.createOidcProvider === true;
     if (byArn && create) throw new Error("set exactly one of oidcProviderArn and createOidcProvider, not both");
@@ -86,6 +85,7 @@ export class DeployerRole extends pulumi.ComponentResource {
     if (args.applyPolicyArns.length === 0) throw new Error("applyPolicyArns must name at least one policy");
     const applySub = branchSubject(args.repository, args.branch ?? "main");
     const previewSub = pullRequestSubject(args.repository);
+    super("pulumi-gitops:aws:DeployerRole", name, {}, opts);
     const child = { parent: this };
 
     this.oidcProviderArn = create

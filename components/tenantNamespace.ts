@@ -79,11 +79,11 @@ export class TenantNamespace extends pulumi.ComponentResource {
   public readonly limitRange: k8s.core.v1.LimitRange;
 
   constructor(name: string, args: TenantNamespaceArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("pulumi-gitops:kubernetes:TenantNamespace", name, {}, opts);
     const nsName = args.namespaceName ?? name;
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(nsName) || nsName.length > 63)
       throw new Error(`namespace name ${JSON.stringify(nsName)} is not a DNS label`);
     if (!(Number.isInteger(args.quota.pods) && args.quota.pods > 0)) throw new Error("quota.pods must be a positive integer");
+    super("pulumi-gitops:kubernetes:TenantNamespace", name, {}, opts);
 
     const annotations = awaitAnnotations(args.skipAwait ?? false);
     const level = args.podSecurity ?? "restricted";

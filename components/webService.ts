@@ -117,8 +117,9 @@ export class WebService extends pulumi.ComponentResource {
   public readonly disruptionBudget?: k8s.policy.v1.PodDisruptionBudget;
 
   constructor(name: string, args: WebServiceArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("pulumi-gitops:kubernetes:WebService", name, {}, opts);
+    // Conflicting arguments fail before anything, even the component, is registered.
     validateWebServiceArgs(args);
+    super("pulumi-gitops:kubernetes:WebService", name, {}, opts);
 
     const appName = args.appName ?? name;
     const image = imageReference(args.image);

@@ -11,6 +11,8 @@ export interface Registered {
   inputs: any;
   /** Provider reference `urn::id`, when one was given. */
   provider?: string;
+  /** ID the mock assigned: `<name>-id`. */
+  id: string;
   /** State the mock returned (inputs plus computed fields). */
   state: any;
 }
@@ -42,8 +44,9 @@ export function installMocks(stack = "test", project = "pulumi-gitops"): Registe
     {
       newResource(args) {
         const state = { ...args.inputs, ...computed(args.type, args.name, args.inputs) };
-        registered.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider, state });
-        return { id: `${args.name}-id`, state };
+        const id = `${args.name}-id`;
+        registered.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider, id, state });
+        return { id, state };
       },
       call(args) {
         return args.inputs;
