@@ -24,14 +24,16 @@ export interface ConfigProblem {
 
 /** Thrown by the program before it creates anything when a stack's config is invalid. */
 export class StackConfigError extends Error {
-  readonly problems: readonly ConfigProblem[];
+  declare readonly problems: readonly ConfigProblem[];
   constructor(problems: readonly ConfigProblem[]) {
     super(
       `invalid stack configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
         formatProblems(problems),
     );
     this.name = "StackConfigError";
-    this.problems = problems;
+    // The user fixes a file, not code: print the problems, not a stack trace or an object dump.
+    Object.defineProperty(this, "problems", { value: problems, enumerable: false });
+    this.stack = `${this.name}: ${this.message}`;
   }
 }
 

@@ -204,6 +204,8 @@ describe("the program with a broken stack", () => {
     }
     assert.ok(caught instanceof StackConfigError, String(caught));
     const lines = caught.message.split("\n").slice(1);
+    assert.equal(caught.problems.length, lines.length);
+    assert.ok(caught.problems.every((p) => p.file === "stacks/Pulumi.broken.yaml"));
     assert.ok(lines.includes("stacks/Pulumi.broken.yaml: pulumi-gitops:app.replicas: must be >= 0"), caught.message);
     assert.ok(lines.includes("stacks/Pulumi.broken.yaml: pulumi-gitops:app.image: set exactly one of tag and digest"), caught.message);
     assert.ok(lines.some((l) => l.startsWith("stacks/Pulumi.broken.yaml: kubernetes:context: only pulumi-gitops:* keys")), caught.message);
