@@ -126,7 +126,9 @@ export class WebService extends pulumi.ComponentResource {
     const port = args.port ?? 8080;
     const labels = appLabels(appName, { version: args.image.tag ?? args.image.digest, environment: args.environment });
     const annotations = awaitAnnotations(args.skipAwait ?? false);
-    const metadata = (suffix = "") => ({ name: appName + suffix, namespace: args.namespace, labels: labels.all, annotations });
+    // The version label lives on the Deployment and its pods only, so a release doesn't touch the others.
+    const stable = appLabels(appName, { environment: args.environment }).all;
+    const metadata = (versioned = false) => ({ name: appName, namespace: args.namespace, labels: versioned ? labels.all : stable, annotations });
     const parent = { parent: this };
     const probe = (failureThreshold: number) => ({
       httpGet: { path: args.healthPath ?? "/healthz", port: "http" },
@@ -139,7 +141,7 @@ export class WebService extends pulumi.ComponentResource {
     this.deployment = new k8s.apps.v1.Deployment(
       `${name}-deployment`,
       {
-        metadata: metadata(),
+        metadata: metadata(true),
         spec: {
           // Left unset under an autoscaler so that applies never fight it.
           replicas: args.autoscaling ? undefined : args.replicas ?? 1,

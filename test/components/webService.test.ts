@@ -71,6 +71,10 @@ describe("WebService", () => {
     assert.equal(dep.spec.replicas, 1);
     assert.deepEqual(dep.spec.selector.matchLabels, byName(resources, "web-service").inputs.spec.selector);
     assert.equal(dep.metadata.annotations?.["pulumi.com/skipAwait"], undefined);
+    assert.equal(dep.metadata.labels["app.kubernetes.io/version"], "1.2.3");
+    assert.equal(dep.spec.template.metadata.labels["app.kubernetes.io/version"], "1.2.3");
+    // A release changes the Deployment only: the Service carries no version label.
+    assert.equal(byName(resources, "web-service").inputs.metadata.labels["app.kubernetes.io/version"], undefined);
     // Optional children are absent unless asked for.
     assert.deepEqual(resources.map((r) => r.name).sort(), ["web", "web-deployment", "web-service"]);
     assert.equal(await valueOf(svc.serviceName), "web");
