@@ -8,6 +8,7 @@ import {
   CommandError,
   ConcurrentUpdateError,
   LocalWorkspace,
+  StackAlreadyExistsError,
   PulumiCommand,
   StackNotFoundError,
   type EngineEvent,
@@ -124,6 +125,8 @@ export async function openStack(s: EngineSettings, workDir: string, name: string
       ? await LocalWorkspace.createOrSelectStack({ stackName: name, workDir }, opts)
       : await LocalWorkspace.selectStack({ stackName: name, workDir }, opts);
   } catch (err) {
+    // Another runner created it between our select and our init: it exists now, which is all we need.
+    if (err instanceof StackAlreadyExistsError) return LocalWorkspace.selectStack({ stackName: name, workDir }, opts);
     throw engineError(err, name);
   }
 }
@@ -225,7 +228,8 @@ export class EventCollector {
 export function engineError(err: unknown, stack: string): unknown {
   if (err instanceof GitopsError) return err;
   if (err instanceof ConcurrentUpdateError) {
-    const holder = /created by .*|locked by .*/i.exec(err.message)?.[0]?.trim() ?? "another update";
+    // The file backend names the lock's owner ("created by user@host (pid N) at <time>").
+    const holder = /created by [^\n]*/.exec(err.message)?.[0]?.trim() ?? "another update is in progress";
     return refused(`stack ${stack} is locked: ${holder}`, "another runner is updating it: wait for it (or pass --lock-timeout <seconds>); if that process is gone, `gitops unlock --stack " + stack + "` clears its lock");
   }
   if (err instanceof StackNotFoundError) {

@@ -84,7 +84,9 @@ export function renderJson(results: StackResult[], ctx: ReportContext): string {
 /** One line per stack for the terminal. */
 export function summaryLine(r: StackResult): string {
   const n = r.counts;
-  const parts = [n.create && `${n.create} to create`, n.update && `${n.update} to update`, n.replace && `${n.replace} to replace`, n.delete && `${n.delete} to delete`].filter(Boolean);
+  const done = r.operation === "update" || r.operation === "refresh";
+  const verb = (n: number, future: string, past: string) => n && `${n} ${done ? past : "to " + future}`;
+  const parts = [verb(n.create, "create", "created"), verb(n.update, "update", "updated"), verb(n.replace, "replace", "replaced"), verb(n.delete, "delete", "deleted")].filter(Boolean);
   const what = r.status === "failed" ? `failed: ${r.error?.split("\n")[0] ?? "see above"}` : r.status === "skipped" ? `skipped: ${r.reason}` : parts.length ? parts.join(", ") : "no changes";
   return `${r.stack}: ${what} (${(r.durationMs / 1000).toFixed(1)}s)`;
 }

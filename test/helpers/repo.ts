@@ -1,0 +1,71 @@
+/**
+ * Temporary git repositories made from this project's program, with a bare `origin`, for scenario
+ * tests that drive the gitops CLI as a user would. Real git, real engine, nothing stubbed.
+ */
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+export const PROJECT = path.resolve(__dirname, "..", "..");
+/** What a stack's program needs: exactly what rollback worktrees and the agent check out too. */
+const PROGRAM_FILES = ["index.ts", "components", "config", "Pulumi.yaml", "package.json", "package-lock.json", "tsconfig.json"];
+
+export interface TestRepo {
+  dir: string;
+  origin: string;
+  git(...args: string[]): string;
+  write(file: string, text: string): void;
+  read(file: string): string;
+  /** Stages everything and commits; returns the new commit's hash. */
+  commit(message: string): string;
+  remove(): void;
+}
+
+/** A copy of stacks/Pulumi.dev.yaml renamed for `name`: renders to rendered/<name>, works offline. */
+export function renderStackYaml(name: string): string {
+  return fs.readFileSync(path.join(PROJECT, "stacks", "Pulumi.dev.yaml"), "utf8").replace(/\bdev\b/g, name);
+}
+
+export function git(dir: string, ...args: string[]): string {
+  return execFileSync("git", args, { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+}
+
+/**
+ * A repository on `main` holding the program and one offline stack file per name in `stacks`,
+ * pushed to a bare `origin`.
+ */
+export function createRepo(stacks: string[] = ["dev", "staging", "prod"]): TestRepo {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-test-"));
+  const dir = path.join(root, "work");
+  const origin = path.join(root, "origin.git");
+  fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
+  for (const f of PROGRAM_FILES) fs.cpSync(path.join(PROJECT, f), path.join(dir, f), { recursive: true });
+  fs.symlinkSync(path.join(PROJECT, "node_modules"), path.join(dir, "node_modules"));
+  for (const s of stacks) fs.writeFileSync(path.join(dir, "stacks", `Pulumi.${s}.yaml`), renderStackYaml(s));
+  fs.writeFileSync(path.join(dir, ".gitignore"), "node_modules\n.pulumi-gitops/\nrendered/\n");
+  fs.writeFileSync(path.join(dir, "README.md"), "# infrastructure\n");
+  git(root, "init", "-q", "--bare", "-b", "main", origin);
+  git(root, "init", "-q", "-b", "main", dir);
+  for (const [k, v] of [["user.name", "Test"], ["user.email", "test@example.invalid"], ["commit.gpgsign", "false"]]) git(dir, "config", k, v);
+  const repo: TestRepo = {
+    dir,
+    origin,
+    git: (...args) => git(dir, ...args),
+    write: (file, text) => {
+      fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+      fs.writeFileSync(path.join(dir, file), text);
+    },
+    read: (file) => fs.readFileSync(path.join(dir, file), "utf8"),
+    commit: (message) => {
+      git(dir, "add", "-A");
+      git(dir, "commit", "-q", "-m", message);
+      return git(dir, "rev-parse", "HEAD");
+    },
+    remove: () => fs.rmSync(root, { recursive: true, force: true }),
+  };
+  repo.commit("initial infrastructure");
+  git(dir, "remote", "add", "origin", origin);
+  git(dir, "push", "-q", "-u", "origin", "main");
+  return repo;
+}

@@ -1,0 +1,141 @@
+/** gitops apply on main: guarded, ordered, recorded, and idempotent; status reports what runs. */
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { gitops } from "../helpers/cli";
+import { pulumi, resources, tags } from "../helpers/pulumi";
+import { createRepo, type TestRepo } from "../helpers/repo";
+
+const order = (stderr: string) => [...stderr.matchAll(/^\[(\w+)\] apply [0-9a-f]{7}$/gm)].map((m) => m[1]);
+
+describe("gitops apply", () => {
+  let repo: TestRepo;
+  before(() => (repo = createRepo()));
+  after(() => repo.remove());
+
+  it("deploys every stack in environment order and records the commit", async () => {
+    const head = repo.git("rev-parse", "HEAD");
+    const r = await gitops(repo.dir, "apply", "--json", "-");
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(order(r.stderr), ["dev", "staging", "prod"]);
+    for (const s of ["dev", "staging", "prod"]) {
+      const t = tags(repo.dir, s);
+      assert.equal(t["gitops:commit"], head);
+      assert.equal(t["gitops:command"], "apply");
+      assert.equal(t["gitops:result"], "succeeded");
+      const manifests = fs.readdirSync(path.join(repo.dir, "rendered", s, "1-manifest"));
+      assert.ok(manifests.some((f) => f.includes("deployment")), `${s} rendered a Deployment: ${manifests}`);
+      assert.ok(fs.readdirSync(path.join(repo.dir, ".pulumi-gitops", "backups", s)).length === 1, "a state backup was saved first");
+    }
+    const history = JSON.parse(pulumi(repo.dir, "stack", "history", "--json", "--stack", "dev"));
+    assert.match(history[0].message, new RegExp(`^gitops apply ${head.slice(0, 7)}: initial infrastructure$`));
+    assert.equal(repo.git("status", "--porcelain"), "", "apply leaves the working tree clean");
+  });
+
+  it("does nothing on a second apply, and status reports every stack in sync", async () => {
+    const r = await gitops(repo.dir, "apply");
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(order(r.stderr), []);
+    assert.match(r.stderr, /dev: skip, in sync/);
+    const s = await gitops(repo.dir, "status", "--json");
+    assert.equal(s.code, 0, s.stderr);
+    const rows = JSON.parse(s.stdout);
+    const head = repo.git("rev-parse", "HEAD");
+    assert.deepEqual(rows.map((x: { stack: string }) => x.stack), ["dev", "staging", "prod"]);
+    for (const row of rows) {
+      assert.equal(row.commit, head);
+      assert.equal(row.subject, "initial infrastructure");
+      assert.equal(row.behind, 0);
+      assert.equal(row.inSync, true);
+      assert.equal(row.result, "succeeded");
+    }
+    const table = await gitops(repo.dir, "status");
+    assert.match(table.stdout, /^STACK\s+COMMIT\s+SUBJECT/m);
+    assert.match(table.stdout, /^prod\s+[0-9a-f]{7}\s+initial infrastructure/m);
+  });
+
+  it("after a merge, applies only the affected stack and shows it in history", async () => {
+    repo.git("checkout", "-q", "-b", "scale-prod");
+    repo.write("stacks/Pulumi.prod.yaml", repo.read("stacks/Pulumi.prod.yaml").replace("replicas: 1", "replicas: 4"));
+    repo.commit("scale prod to 4");
+    repo.git("checkout", "-q", "main");
+    repo.git("merge", "-q", "--no-ff", "-m", "Merge scale-prod", "scale-prod");
+    repo.git("push", "-q", "origin", "main");
+    const status = JSON.parse((await gitops(repo.dir, "status", "--json")).stdout);
+    assert.deepEqual(status.map((x: { stack: string; inSync: boolean; behind: number }) => [x.stack, x.inSync, x.behind]), [["dev", true, 2], ["staging", true, 2], ["prod", false, 2]]);
+    const r = await gitops(repo.dir, "apply");
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(order(r.stderr), ["prod"]);
+    assert.match(r.stderr, /staging: skip, nothing since [0-9a-f]{7} affects it/);
+    const manifest = fs.readdirSync(path.join(repo.dir, "rendered/prod/1-manifest")).find((f) => f.includes("deployment"))!;
+    assert.match(fs.readFileSync(path.join(repo.dir, "rendered/prod/1-manifest", manifest), "utf8"), /replicas: 4/);
+    const h = await gitops(repo.dir, "history", "--stack", "prod", "--json");
+    assert.equal(h.code, 0, h.stderr);
+    const entries = JSON.parse(h.stdout);
+    assert.equal(entries.length, 2);
+    assert.match(entries[0].message, /^gitops apply [0-9a-f]{7}: Merge scale-prod$/);
+    assert.equal(entries[0].result, "succeeded");
+    assert.equal(entries[0].changes.update, 1);
+  });
+
+  it("stops at the first failing stack and leaves the earlier ones applied", async () => {
+    const before = Object.fromEntries(["dev", "staging", "prod"].map((s) => [s, tags(repo.dir, s)["gitops:commit"]]));
+    repo.write("index.ts", `import * as sdk from "@pulumi/pulumi";\nif (sdk.getStack() === "staging") throw new Error("staging is broken on purpose");\n` + repo.read("index.ts"));
+    const bad = repo.commit("break staging");
+    repo.git("push", "-q", "origin", "main");
+    const r = await gitops(repo.dir, "apply", "--json", "-");
+    assert.equal(r.code, 1, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual(out.stacks.map((s: { stack: string; status: string }) => [s.stack, s.status]), [["dev", "succeeded"], ["staging", "failed"], ["prod", "skipped"]]);
+    assert.match(out.stacks[1].error, /staging is broken on purpose/);
+    assert.match(out.stacks[2].reason, /not applied: staging failed/);
+    assert.equal(tags(repo.dir, "dev")["gitops:commit"], bad);
+    assert.equal(tags(repo.dir, "staging")["gitops:commit"], before.staging, "a failed stack keeps the commit that runs");
+    assert.equal(tags(repo.dir, "staging")["gitops:result"], "failed");
+    assert.equal(tags(repo.dir, "prod")["gitops:commit"], before.prod);
+    assert.ok(resources(repo.dir, "staging").length > 3, "staging's resources are intact");
+  });
+});
+
+describe("apply guards", () => {
+  let repo: TestRepo;
+  before(() => (repo = createRepo(["dev"])));
+  after(() => repo.remove());
+
+  it("refuses on a branch other than main", async () => {
+    repo.git("checkout", "-q", "-b", "feature");
+    const r = await gitops(repo.dir, "apply");
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /error: apply runs only on the protected branch 'main', not on 'feature'\nhint: /);
+    assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/, "no stack trace");
+    repo.git("checkout", "-q", "main");
+  });
+
+  it("refuses with uncommitted changes and names them", async () => {
+    repo.write("stacks/Pulumi.dev.yaml", repo.read("stacks/Pulumi.dev.yaml").replace("replicas: 1", "replicas: 2"));
+    const r = await gitops(repo.dir, "apply");
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /uncommitted changes: stacks\/Pulumi\.dev\.yaml/);
+    repo.git("checkout", "--", "stacks/Pulumi.dev.yaml");
+  });
+
+  it("refuses when behind the remote, and when ahead of it", async () => {
+    const clone = path.join(repo.dir, "..", "other");
+    repo.git("clone", "-q", repo.origin, clone);
+    fs.writeFileSync(path.join(clone, "README.md"), "# changed elsewhere\n");
+    for (const args of [["-c", "user.name=T", "-c", "user.email=t@example.invalid", "commit", "-qam", "elsewhere"], ["push", "-q", "origin", "main"]]) {
+      repo.git("-C", clone, ...args);
+    }
+    const behind = await gitops(repo.dir, "apply");
+    assert.equal(behind.code, 3);
+    assert.match(behind.stderr, /1 commit\(s\) behind origin\/main/);
+    repo.git("pull", "-q", "--ff-only", "origin", "main");
+    repo.write("README.md", "# local only\n");
+    repo.commit("not pushed");
+    const ahead = await gitops(repo.dir, "apply");
+    assert.equal(ahead.code, 3);
+    assert.match(ahead.stderr, /1 commit\(s\) ahead of origin\/main/);
+    assert.deepEqual(resources(repo.dir, "dev"), [], "nothing was deployed");
+  });
+});

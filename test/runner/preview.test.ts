@@ -1,0 +1,101 @@
+/** gitops preview on branches: only affected stacks touch the engine, and the report says what changes. */
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { gitops } from "../helpers/cli";
+import { resources } from "../helpers/pulumi";
+import { createRepo, type TestRepo } from "../helpers/repo";
+
+describe("gitops preview", () => {
+  let repo: TestRepo;
+  before(() => (repo = createRepo()));
+  after(() => repo.remove());
+
+  it("previews only staging when a branch changes only the staging stack file", async () => {
+    repo.git("checkout", "-q", "-b", "scale-staging");
+    repo.write("stacks/Pulumi.staging.yaml", repo.read("stacks/Pulumi.staging.yaml").replace("replicas: 1", "replicas: 3"));
+    repo.commit("scale staging to 3 replicas");
+    const report = path.join(repo.dir, "..", "preview.md");
+    const json = path.join(repo.dir, "..", "preview.json");
+    const r = await gitops(repo.dir, "preview", "--report", report, "--json", json, "--detailed-exitcode");
+    assert.equal(r.code, 2, r.stderr);
+    const result = JSON.parse(fs.readFileSync(json, "utf8"));
+    assert.deepEqual(result.stacks.map((s: { stack: string }) => s.stack), ["staging"]);
+    assert.deepEqual(result.unaffected, ["dev", "prod"]);
+    assert.ok(result.stacks[0].counts.create > 0);
+    const md = fs.readFileSync(report, "utf8");
+    assert.match(md, /\| stack \| create \| update \| replace \| delete \| unchanged \| result \|/);
+    assert.match(md, /\| staging \| \d+ \| 0 \| 0 \| 0 \| 0 \| changes \|/);
+    assert.match(md, /Not affected by this change, not previewed: dev, prod/);
+    assert.match(md, /<details><summary>.*kubernetes:apps\/v1:Deployment/);
+    // Unaffected stacks never touched the engine: they do not even exist in the backend.
+    assert.equal(fs.existsSync(path.join(repo.dir, ".pulumi-gitops/state/.pulumi/stacks/pulumi-gitops/dev.json")), false);
+    assert.deepEqual(resources(repo.dir, "dev"), []);
+  });
+
+  it("previews every stack when a branch changes a component, and exits 0 without --detailed-exitcode", async () => {
+    repo.git("checkout", "-q", "main");
+    repo.git("checkout", "-q", "-b", "component-change");
+    const file = "components/webService.ts";
+    repo.write(file, repo.read(file) + "\n// a comment that still counts as a program change\n");
+    repo.commit("touch the web service component");
+    const r = await gitops(repo.dir, "preview", "--json", "-", "--parallel", "2");
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.deepEqual(result.stacks.map((s: { stack: string }) => s.stack), ["dev", "staging", "prod"]);
+    assert.ok(result.stacks.every((s: { status: string }) => s.status === "succeeded"));
+  });
+
+  it("previews nothing when only docs change", async () => {
+    repo.git("checkout", "-q", "main");
+    repo.git("checkout", "-q", "-b", "docs");
+    repo.write("README.md", "# infrastructure\n\nMore words.\n");
+    repo.commit("docs only");
+    const r = await gitops(repo.dir, "preview", "--json", "-", "--detailed-exitcode");
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).stacks, []);
+    assert.match(r.stderr, /no stack affected/);
+  });
+
+  it("warns about uncommitted changes and names them", async () => {
+    repo.write("notes.txt", "scratch\n");
+    const r = await gitops(repo.dir, "preview", "--json", "-");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: uncommitted changes are ignored when choosing stacks.*notes\.txt/);
+    fs.rmSync(path.join(repo.dir, "notes.txt"));
+  });
+
+  it("masks secret values in the diff of an update", async () => {
+    const leak = (value: string) =>
+      `import * as pulumi from "@pulumi/pulumi";\nimport * as k8s from "@pulumi/kubernetes";\n` +
+      `const provider = new k8s.Provider("leak", { renderYamlToDirectory: "rendered/leak", enableConfigMapMutable: true });\n` +
+      `new k8s.core.v1.ConfigMap("leak", { metadata: { name: "leak" }, data: { token: pulumi.secret("${value}") } }, { provider });\n`;
+    repo.git("checkout", "-q", "main");
+    repo.write("leak.ts", leak("first-secret-value"));
+    repo.write("index.ts", 'import "./leak";\n' + repo.read("index.ts"));
+    repo.write("stacks/gitops.yaml", "paths:\n  program: [index.ts, leak.ts, components/**, config/**]\n");
+    repo.commit("a resource with a secret input");
+    repo.git("push", "-q", "origin", "main");
+    const applied = await gitops(repo.dir, "apply", "--stack", "dev");
+    assert.equal(applied.code, 0, applied.stderr);
+    repo.git("checkout", "-q", "-b", "rotate");
+    repo.write("leak.ts", leak("hunter2-do-not-print"));
+    repo.commit("rotate the secret");
+    const report = path.join(repo.dir, "..", "secret.md");
+    const r = await gitops(repo.dir, "preview", "--report", report, "--json", "-", "--debug");
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.deepEqual(result.stacks.map((s: { stack: string }) => s.stack), ["dev", "staging", "prod"]);
+    const dev = result.stacks[0];
+    const change = dev.changes.find((c: { name: string }) => c.name === "leak");
+    assert.ok(change, "the ConfigMap's update is reported");
+    assert.ok(change.diffs.length > 0, "with its property diffs");
+    const md = fs.readFileSync(report, "utf8");
+    assert.match(md, /\[secret\]/);
+    for (const text of [r.stdout, r.stderr, md]) {
+      assert.doesNotMatch(text, /hunter2-do-not-print/);
+      assert.doesNotMatch(text, /first-secret-value/);
+    }
+  });
+});
