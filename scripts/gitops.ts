@@ -6,7 +6,10 @@ import yargs from "yargs";
 import { applyCommand } from "./commands/apply";
 import { historyCommand } from "./commands/history";
 import { previewCommand } from "./commands/preview";
+import { rollbackCommand } from "./commands/rollback";
 import { statusCommand } from "./commands/status";
+import { unlockCommand } from "./commands/unlock";
+import { unpinCommand } from "./commands/unpin";
 import { ExitCode, GitopsError } from "./core/errors";
 
 export function buildParser(argv: string[]) {
@@ -21,6 +24,9 @@ export function buildParser(argv: string[]) {
     .command(applyCommand)
     .command(statusCommand)
     .command(historyCommand)
+    .command(rollbackCommand)
+    .command(unpinCommand)
+    .command(unlockCommand)
     .demandCommand(1, "Name a command; see gitops --help")
     .strict()
     .recommendCommands()

@@ -1,0 +1,99 @@
+/**
+ * Rollback: deploy an older commit, exactly, from a temporary checkout, and pin the stack to it so
+ * that nothing re-applies main over it until someone unpins it.
+ */
+import type { Context } from "./context";
+import { deploy, type DeployOutcome } from "./apply";
+import { withCheckout } from "./checkout";
+import { openStack, runOperation, type StackResult } from "./engine";
+import { GitopsError, refused } from "./errors";
+import * as git from "./git";
+import { readRecord, setPin, TAG } from "./record";
+import { summaryLine } from "./report";
+import { checkStackFiles, discoverStacks, selectStacks } from "./stacks";
+import { mainTip } from "./status";
+
+export interface RollbackOptions {
+  stack: string;
+  /** A commit, tag, HEAD~n, or `previous`. */
+  to: string;
+  /** Allow a commit the protected branch does not contain (recorded on the stack). */
+  force?: boolean;
+  lockTimeout: number;
+  /** Asked after the preview; resolves true to go ahead. */
+  confirm: (preview: StackResult) => Promise<boolean>;
+  signal?: AbortSignal;
+}
+
+export interface RollbackOutcome extends DeployOutcome {
+  commit: string;
+  preview: StackResult;
+  /** Set when the user declined at the confirmation. */
+  declined?: boolean;
+  /** The git command that makes main declare what now runs. */
+  gitHint?: string;
+}
+
+/** The commit the stack ran before its current one, from its update history. */
+async function previousCommit(ctx: Context, name: string, current: string | undefined): Promise<string> {
+  const stack = await openStack(ctx.engine, ctx.repo, name, false);
+  const updates = await stack.history();
+  for (const u of updates) {
+    const commit = u.environment?.["git.head"];
+    if (u.kind === "update" && u.result === "succeeded" && commit && commit !== current) return commit;
+  }
+  throw new GitopsError(`stack ${name} has no earlier successful update to roll back to`, "name the commit with --to <rev>; `gitops history --stack " + name + "` lists what ran");
+}
+
+async function resolveTarget(ctx: Context, name: string, to: string, current: string | undefined): Promise<string> {
+  if (to === "previous") return previousCommit(ctx, name, current);
+  return git.requireCommit(ctx.repo, to, "rollback target");
+}
+
+/** How to make git the truth again once the old commit runs. */
+async function revertHint(ctx: Context, target: string, name: string): Promise<string | undefined> {
+  const tip = await mainTip(ctx);
+  if (!tip || tip === target) return undefined;
+  const changed = await git.changedPaths(ctx.repo, target, tip);
+  const own = `stacks/Pulumi.${name}.yaml`;
+  if (changed.length === 1 && changed[0] === own) return `git checkout ${target.slice(0, 7)} -- ${own} && git commit -m "Roll ${name} back to ${target.slice(0, 7)}"`;
+  return `git revert --no-commit ${target.slice(0, 7)}..${tip.slice(0, 7)} && git commit -m "Revert to ${target.slice(0, 7)}"`;
+}
+
+export async function rollback(ctx: Context, o: RollbackOptions): Promise<RollbackOutcome> {
+  const [name] = selectStacks(discoverStacks(ctx.repo, ctx.rules), [o.stack]);
+  const current = await openStack(ctx.engine, ctx.repo, name, false);
+  const record = await readRecord(current);
+  const commit = await resolveTarget(ctx, name, o.to, record.commit);
+  const tip = await mainTip(ctx);
+  const onMain = tip !== undefined && (await git.isAncestor(ctx.repo, commit, tip));
+  if (!onMain && !o.force) {
+    throw refused(`commit ${commit.slice(0, 7)} is not on ${ctx.rules.protectedBranch}`, `only what ${ctx.rules.protectedBranch} contains is deployed; merge it first, or pass --force to deploy it anyway (recorded on the stack)`);
+  }
+  const subject = (await git.commitSubject(ctx.repo, commit)) ?? "";
+  ctx.log.info(`rolling ${name} back to ${commit.slice(0, 7)} ${subject}`);
+  return withCheckout(ctx, commit, async (checkout) => {
+    ctx.log.info(checkout.reusedDependencies ? "same lockfile: reusing node_modules" : "installed that commit's dependencies");
+    checkStackFiles(checkout.dir, [name]);
+    const stack = await openStack(ctx.engine, checkout.dir, name, false);
+    const log = ctx.log.child(name);
+    const preview = await runOperation(stack, "preview", { log, commit, signal: o.signal });
+    ctx.log.info(summaryLine(preview));
+    if (preview.status === "failed") return { commit, preview, results: [preview] };
+    if (!(await o.confirm(preview))) return { commit, preview, results: [], declined: true };
+    const out = await deploy(ctx, commit, "rollback", [stack], { lockTimeout: o.lockTimeout, signal: o.signal }, subject);
+    if (out.results[0]?.status === "succeeded") {
+      await setPin(stack, commit);
+      if (!onMain) await stack.setTag(TAG.forced, `rollback to ${commit} not on ${ctx.rules.protectedBranch}`);
+    }
+    return { ...out, commit, preview, gitHint: await revertHint(ctx, commit, name) };
+  });
+}
+
+export async function unpin(ctx: Context, name: string): Promise<string | undefined> {
+  selectStacks(discoverStacks(ctx.repo, ctx.rules), [name]);
+  const stack = await openStack(ctx.engine, ctx.repo, name, false);
+  const { pin } = await readRecord(stack);
+  await setPin(stack, undefined);
+  return pin;
+}

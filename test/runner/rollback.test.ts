@@ -1,0 +1,109 @@
+/** gitops rollback deploys an old commit exactly, from a temporary checkout, and pins the stack. */
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { gitops } from "../helpers/cli";
+import { pulumi, tags } from "../helpers/pulumi";
+import { createRepo, type TestRepo } from "../helpers/repo";
+
+const manifestDir = (repo: TestRepo) => path.join(repo.dir, "rendered", "dev", "1-manifest");
+/** Every rendered manifest of dev, by file name: what the "cluster" would run. */
+function rendered(repo: TestRepo): Record<string, string> {
+  const dir = manifestDir(repo);
+  return Object.fromEntries(fs.readdirSync(dir).sort().map((f) => [f, fs.readFileSync(path.join(dir, f), "utf8")]));
+}
+const outputs = (repo: TestRepo) => JSON.parse(pulumi(repo.dir, "stack", "output", "--json", "--stack", "dev"));
+const worktrees = (repo: TestRepo) => repo.git("worktree", "list", "--porcelain").split("\n").filter((l) => l.startsWith("worktree ")).length;
+
+describe("gitops rollback", () => {
+  let repo: TestRepo;
+  let a: string;
+  let manifestsA: Record<string, string>;
+  let outputsA: unknown;
+  before(async () => {
+    repo = createRepo(["dev"]);
+    a = repo.git("rev-parse", "HEAD");
+    const r = await gitops(repo.dir, "apply");
+    assert.equal(r.code, 0, r.stderr);
+    manifestsA = rendered(repo);
+    outputsA = outputs(repo);
+  });
+  after(() => repo.remove());
+
+  it("rolls back to the previous commit: same manifests and outputs as then, stack pinned", async () => {
+    repo.write("stacks/Pulumi.dev.yaml", repo.read("stacks/Pulumi.dev.yaml").replace(/tag: \S+/, "tag: 2.0.0").replace("replicas: 1", "replicas: 2"));
+    const b = repo.commit("release 2.0.0 with 2 replicas");
+    repo.git("push", "-q", "origin", "main");
+    assert.equal((await gitops(repo.dir, "apply")).code, 0);
+    assert.notDeepEqual(rendered(repo), manifestsA);
+    assert.equal(tags(repo.dir, "dev")["gitops:commit"], b);
+
+    const r = await gitops(repo.dir, "rollback", "--stack", "dev", "--to", "previous", "--yes");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /same lockfile: reusing node_modules/);
+    assert.match(r.stderr, /to make main declare what now runs: git checkout [0-9a-f]{7} -- stacks\/Pulumi\.dev\.yaml/);
+    assert.deepEqual(rendered(repo), manifestsA);
+    assert.deepEqual(outputs(repo), outputsA);
+    const t = tags(repo.dir, "dev");
+    assert.equal(t["gitops:commit"], a);
+    assert.equal(t["gitops:pin"], a);
+    assert.equal(t["gitops:command"], "rollback");
+    assert.equal(repo.git("rev-parse", "HEAD"), b, "the user's checkout did not move");
+    assert.equal(repo.git("status", "--porcelain"), "");
+    assert.equal(worktrees(repo), 1, "the temporary worktree is gone");
+    const status = JSON.parse((await gitops(repo.dir, "status", "--json")).stdout);
+    assert.equal(status[0].pin, a);
+  });
+
+  it("keeps the pin through apply until unpin, then apply brings main", async () => {
+    repo.write("stacks/Pulumi.dev.yaml", repo.read("stacks/Pulumi.dev.yaml").replace("replicas: 2", "replicas: 3"));
+    const c = repo.commit("three replicas");
+    repo.git("push", "-q", "origin", "main");
+    const skipped = await gitops(repo.dir, "apply");
+    assert.equal(skipped.code, 0, skipped.stderr);
+    assert.match(skipped.stderr, /dev: skip, pinned to [0-9a-f]{7} by a rollback; `gitops unpin --stack dev`/);
+    assert.deepEqual(rendered(repo), manifestsA);
+    const u = await gitops(repo.dir, "unpin", "--stack", "dev");
+    assert.equal(u.code, 0, u.stderr);
+    assert.equal(tags(repo.dir, "dev")["gitops:pin"], undefined);
+    assert.equal((await gitops(repo.dir, "apply")).code, 0);
+    assert.equal(tags(repo.dir, "dev")["gitops:commit"], c);
+    const deployment = Object.entries(rendered(repo)).find(([f]) => f.includes("deployment"))![1];
+    assert.match(deployment, /replicas: 3/);
+  });
+
+  it("refuses a commit that main does not contain, and asks for --yes without a terminal", async () => {
+    repo.git("checkout", "-q", "-b", "unmerged");
+    repo.write("stacks/Pulumi.dev.yaml", repo.read("stacks/Pulumi.dev.yaml").replace("replicas: 3", "replicas: 5"));
+    const unmerged = repo.commit("never merged");
+    repo.git("checkout", "-q", "main");
+    const before = tags(repo.dir, "dev");
+    const r = await gitops(repo.dir, "rollback", "--stack", "dev", "--to", unmerged, "--yes");
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /error: commit [0-9a-f]{7} is not on main\nhint: /);
+    const noTty = await gitops(repo.dir, "rollback", "--stack", "dev", "--to", a);
+    assert.equal(noTty.code, 3);
+    assert.match(noTty.stderr, /asks for confirmation after its preview, and there is no terminal/);
+    assert.deepEqual(tags(repo.dir, "dev"), before, "nothing was deployed or recorded");
+    assert.equal(worktrees(repo), 1);
+  });
+
+  it("installs the dependencies of a commit whose lockfile differs", async () => {
+    const pkg = JSON.parse(repo.read("package.json"));
+    const lock = JSON.parse(repo.read("package-lock.json"));
+    pkg.version = lock.version = lock.packages[""].version = "0.1.1";
+    repo.write("package.json", JSON.stringify(pkg, null, 2) + "\n");
+    repo.write("package-lock.json", JSON.stringify(lock, null, 2) + "\n");
+    const d = repo.commit("bump the package version");
+    repo.git("push", "-q", "origin", "main");
+    assert.equal((await gitops(repo.dir, "apply")).code, 0);
+    const r = await gitops(repo.dir, "rollback", "--stack", "dev", "--to", a, "--yes");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /lockfile differs from the current one: installing its dependencies/);
+    assert.equal(tags(repo.dir, "dev")["gitops:pin"], a);
+    assert.deepEqual(rendered(repo), manifestsA);
+    assert.equal(worktrees(repo), 1);
+    assert.notEqual(d, a);
+  });
+});
