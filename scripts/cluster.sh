@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes a Kubernetes control plane for the live tests available in a cache outside the repository:
-#   <cache>/cluster/v<k8s version>/bin/{kube-apiserver,etcd}
+#   <cache>/cluster/v<k8s version>/bin/{kube-apiserver,kube-controller-manager,etcd}
 # Built from the Go wrapper modules tools/kube-apiserver and tools/etcd through the Go module proxy
 # (opt-in: only the live tests under test/cluster/ need it). The pins live in those go.mod files.
 # Progress goes to stderr; the last line on stdout is the bin directory. Idempotent: a warm cache
@@ -33,7 +33,7 @@ stamp=$(printf '%s' "$stamp_inputs" | sha256sum | cut -c1-16)
 
 warm() {
   [ "$(cat "$cluster_dir/stamp" 2>/dev/null)" = "$stamp" ] || return 1
-  for f in kube-apiserver etcd; do [ -x "$bin/$f" ] || return 1; done
+  for f in kube-apiserver kube-controller-manager etcd; do [ -x "$bin/$f" ] || return 1; done
 }
 
 if ! $force && warm; then
@@ -58,14 +58,19 @@ go_build() { # <wrapper dir> <package> <output> <ldflags>
 
 t0=$SECONDS
 say "building the control plane from Go modules (cold: about 5 minutes on 2 cores)"
-say "1/2 etcd $etcd_version"
+say "1/3 etcd $etcd_version"
 # etcd's version number is a constant in the api module; only the commit is a link-time variable.
 go_build "$tools/etcd" go.etcd.io/etcd/server/v3 "$staging/bin/etcd" \
   "-X go.etcd.io/etcd/api/v3/version.GitSHA=module-$etcd_version"
-say "2/2 kube-apiserver $k8s_version"
+say "2/3 kube-apiserver $k8s_version"
 minor=${k8s_version#v1.}
 minor=${minor%%.*}
 go_build "$tools/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$staging/bin/kube-apiserver" \
+  "-X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+# The controller manager shares most packages with the API server, so it costs little more; it
+# gives Deployments their ReplicaSets and lets deleted Namespaces go away.
+say "3/3 kube-controller-manager $k8s_version"
+go_build "$tools/kube-apiserver" k8s.io/kubernetes/cmd/kube-controller-manager "$staging/bin/kube-controller-manager" \
   "-X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
 say "built in $((SECONDS - t0)) s"
 
