@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes the Pulumi engine available at the pinned versions in a cache outside the repository:
-#   <cache>/engine/v<version>/bin/{pulumi,pulumi-language-nodejs}
+#   <cache>/engine/v<version>/bin/{pulumi,pulumi-language-nodejs,pulumi-resource-pulumi-nodejs}
 #   <cache>/engine/v<version>/home/plugins/resource-kubernetes-v<k8s>/pulumi-resource-kubernetes
 # The provider sits in a Pulumi home as an installed plugin rather than on PATH, where the engine
 # would warn about an ambient plugin on every run.
@@ -43,7 +43,7 @@ provider="home/plugins/resource-kubernetes-v$k8s_version/pulumi-resource-kuberne
 
 warm() {
   [ "$(cat "$engine_dir/stamp" 2>/dev/null)" = "$stamp" ] || return 1
-  for f in bin/pulumi bin/pulumi-language-nodejs "$provider"; do [ -x "$engine_dir/$f" ] || return 1; done
+  for f in bin/pulumi bin/pulumi-language-nodejs bin/pulumi-resource-pulumi-nodejs "$provider"; do [ -x "$engine_dir/$f" ] || return 1; done
 }
 
 if ! $force && warm; then
@@ -71,6 +71,8 @@ from_installed() {
   say "using the installed pulumi $cli_version at $dir"
   ln -s "$(readlink -f "$p")" "$staging/bin/pulumi"
   ln -s "$dir/pulumi-language-nodejs" "$staging/bin/pulumi-language-nodejs"
+  [ -x "$dir/pulumi-resource-pulumi-nodejs" ] || return 1
+  ln -s "$dir/pulumi-resource-pulumi-nodejs" "$staging/bin/pulumi-resource-pulumi-nodejs"
   ln -s "$(readlink -f "$k8s")" "$staging/$provider"
 }
 
@@ -88,7 +90,7 @@ from_release() {
   }
   curl -fsSL --connect-timeout 5 --max-time 300 "$base/sdk/pulumi-$cli_version-$os-$arch.tar.gz" |
     tar -xz -C "$staging" || return 1
-  mv "$staging/pulumi/pulumi" "$staging/pulumi/pulumi-language-nodejs" "$staging/bin/"
+  mv "$staging/pulumi/pulumi" "$staging/pulumi/pulumi-language-nodejs" "$staging/pulumi/pulumi-resource-pulumi-nodejs" "$staging/bin/"
   curl -fsSL --connect-timeout 5 --max-time 300 \
     "$base/plugins/pulumi-resource-kubernetes-v$k8s_version-$os-$(uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/').tar.gz" |
     tar -xz -C "$(dirname "$staging/$provider")" pulumi-resource-kubernetes || return 1
@@ -102,7 +104,7 @@ go_build() { # <wrapper dir> <package> <output> <ldflags>
 from_modules() {
   command -v go >/dev/null || return 1
   local t0=$SECONDS
-  say "building from Go modules through the module proxy (cold: about 6 minutes on 2 cores)"
+  say "building from Go modules through the module proxy (cold: 4 to 6 minutes on 2 cores)"
   say "1/3 pulumi $cli_version"
   go_build "$tools/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$staging/bin/pulumi" \
     "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$cli_version"
@@ -110,6 +112,11 @@ from_modules() {
   go_build "$tools/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
     "$staging/bin/pulumi-language-nodejs" \
     "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$host_version"
+  # Programs with dynamic providers need the Node.js SDK's provider launcher, a script that release
+  # archives ship next to the CLI; the CLI's own SDK module holds the same file.
+  local sdk
+  sdk=$(cd "$tools/pulumi" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
+  install -m 755 "$sdk/nodejs/dist/pulumi-resource-pulumi-nodejs" "$staging/bin/"
   say "3/3 pulumi-resource-kubernetes $k8s_version (source $k8s_module_version)"
   # The provider's main package embeds files that its generate.go writes; build a copy of that
   # package inside a scratch copy of the wrapper module.

@@ -3,6 +3,7 @@ import { apply } from "../core/apply";
 import { createContext, type GlobalOptions } from "../core/context";
 import { ExitCode } from "../core/errors";
 import { summaryLine } from "../core/report";
+import { abortOnSignals } from "./interrupt";
 import { withLockTimeout, withOutputs, withStacks } from "./options";
 import { writeOutputs } from "./output";
 
@@ -24,13 +25,8 @@ export const applyCommand: CommandModule<GlobalOptions, Args> = {
       .example("$0 apply --stack dev --lock-timeout 120", "Deploy dev, waiting up to 2 minutes for another runner") as never,
   handler: async (a) => {
     const ctx = await createContext(a, process.env, process.cwd());
-    const controller = new AbortController();
-    const stop = () => {
-      ctx.log.warn("interrupted: stopping the engine gracefully");
-      controller.abort();
-    };
-    process.once("SIGINT", stop).once("SIGTERM", stop);
-    const out = await apply(ctx, { stacks: a.stack, force: a.force, lockTimeout: a["lock-timeout"], signal: controller.signal });
+    const signal = abortOnSignals(ctx.log, "the stack's state stays consistent");
+    const out = await apply(ctx, { stacks: a.stack, force: a.force, lockTimeout: a["lock-timeout"], signal });
     for (const r of out.results) ctx.log.info(summaryLine(r));
     writeOutputs(out.results, { title: "gitops apply", commit: out.commit }, a);
     if (out.refusal) throw out.refusal;

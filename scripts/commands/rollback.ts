@@ -4,6 +4,7 @@ import { createContext, type GlobalOptions } from "../core/context";
 import { ExitCode, refused } from "../core/errors";
 import { rollback } from "../core/rollback";
 import { summaryLine } from "../core/report";
+import { abortOnSignals } from "./interrupt";
 import { withLockTimeout, withOutputs } from "./options";
 import { writeOutputs } from "./output";
 
@@ -39,18 +40,13 @@ export const rollbackCommand: CommandModule<GlobalOptions, Args> = {
       .example("$0 rollback --stack staging --to v1.4.0 --yes", "Roll staging back to a tag without asking") as never,
   handler: async (a) => {
     const ctx = await createContext(a, process.env, process.cwd());
-    const controller = new AbortController();
-    const stop = () => {
-      ctx.log.warn("interrupted: stopping the engine gracefully and removing the temporary checkout");
-      controller.abort();
-    };
-    process.once("SIGINT", stop).once("SIGTERM", stop);
+    const signal = abortOnSignals(ctx.log, "the temporary checkout is removed");
     const confirm = async () => {
       if (a.yes) return true;
       if (!process.stdin.isTTY) throw refused("rollback asks for confirmation after its preview, and there is no terminal", "review the preview, then run it again with --yes");
       return askOnTerminal(`Deploy this to ${a.stack} and pin it? [y/N] `);
     };
-    const out = await rollback(ctx, { stack: a.stack, to: a.to, force: a.force, lockTimeout: a["lock-timeout"], confirm, signal: controller.signal });
+    const out = await rollback(ctx, { stack: a.stack, to: a.to, force: a.force, lockTimeout: a["lock-timeout"], confirm, signal });
     if (out.declined) {
       ctx.log.info("not rolled back");
       return;

@@ -2,13 +2,15 @@
  * The apply flow: guards, then each out-of-sync stack in environment order, a state backup before
  * each update, the commit recorded after it, and a stop at the first failure.
  */
+import * as os from "node:os";
 import type { Stack } from "@pulumi/pulumi/automation";
 import type { Context } from "./context";
 import { affectedStacks } from "./changes";
-import { emptyCounts, openStack, runOperation, type StackResult } from "./engine";
+import { emptyCounts, engineError, openStack, runOperation, type StackResult } from "./engine";
 import { ExitCode, GitopsError, refused } from "./errors";
 import * as git from "./git";
-import { backupState, readRecord, TAG, writeRecord } from "./record";
+import type { Logger } from "./log";
+import { backupState, clearPendingOperations, readRecord, TAG, writeRecord } from "./record";
 import { checkStackFiles, discoverStacks, selectStacks } from "./stacks";
 
 export interface ApplyOptions {
@@ -66,12 +68,38 @@ async function planStack(ctx: Context, stack: Stack, head: string, all: string[]
   return { stack: name, deploy: `changed since ${rec.commit.slice(0, 7)}: ${affected.reasons[name].slice(0, 3).join(", ")}${affected.reasons[name].length > 3 ? ", ..." : ""}` };
 }
 
-/** Runs `up`, waiting with backoff while another runner holds the stack's lock. */
-async function upWithLock(ctx: Context, stack: Stack, opts: ApplyOptions, run: () => Promise<StackResult>): Promise<StackResult> {
+/** A lock's holder that was a process on this machine and is gone: its lock is stale. */
+export function deadLocalHolder(lockMessage: string): number | undefined {
+  const m = /created by [^@\s]+@(\S+) \(pid (\d+)\)/.exec(lockMessage);
+  if (!m || m[1] !== os.hostname()) return undefined;
+  try {
+    process.kill(Number(m[2]), 0);
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ESRCH" ? Number(m[2]) : undefined;
+  }
+}
+
+/** Runs `op`; when it meets a lock whose holder died on this machine, clears it once and reruns. */
+async function clearingStaleLock<T>(stack: Stack, log: Logger, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (raw) {
+    const err = engineError(raw, stack.name);
+    const dead = err instanceof GitopsError && err.message.includes("is locked") ? deadLocalHolder(err.message) : undefined;
+    if (dead === undefined) throw err;
+    log.warn(`clearing a stale lock left by process ${dead}, which is no longer running`);
+    await stack.cancel();
+    return op();
+  }
+}
+
+/** Runs `up`, waiting with backoff while a live runner holds the stack's lock. */
+async function upWithLock(ctx: Context, stack: Stack, opts: ApplyOptions, log: Logger, run: () => Promise<StackResult>): Promise<StackResult> {
   const deadline = Date.now() + opts.lockTimeout * 1000;
   for (let delay = 1000; ; delay = Math.min(delay * 2, 15_000)) {
     try {
-      return await run();
+      return await clearingStaleLock(stack, log, run);
     } catch (err) {
       const locked = err instanceof GitopsError && err.exitCode === ExitCode.refused && err.message.includes("is locked");
       if (!locked || Date.now() + delay > deadline) throw err;
@@ -94,12 +122,14 @@ export async function deploy(ctx: Context, commit: string, command: string, stac
     const log = ctx.log.child(stack.name);
     const now = ctx.now();
     const backup = await backupState(stack, ctx.backupDir, commit, now);
-    log.debug(`state saved to ${backup}`);
+    log.debug(`state saved to ${backup.file}`);
+    const cleared = await clearingStaleLock(stack, log, () => clearPendingOperations(stack, backup.state));
+    if (cleared.length) log.warn(`an interrupted update left ${cleared.length} pending operation(s), now cleared; check that these were not half-made: ${cleared.join(", ")}`);
     log.info(`${command} ${commit.slice(0, 7)}`);
     const message = `gitops ${command} ${commit.slice(0, 7)}: ${subject}`;
     let result: StackResult;
     try {
-      result = await upWithLock(ctx, stack, opts, () => runOperation(stack, "update", { log, commit, message, signal: opts.signal }));
+      result = await upWithLock(ctx, stack, opts, log, () => runOperation(stack, "update", { log, commit, message, signal: opts.signal }));
     } catch (err) {
       if (!(err instanceof GitopsError)) throw err;
       results.push({ ...skipped(stack.name, commit, err.message), status: "failed", error: `${err.message}\n${err.hint}` });

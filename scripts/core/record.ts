@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Stack } from "@pulumi/pulumi/automation";
+import type { Deployment, Stack } from "@pulumi/pulumi/automation";
 
 export const TAG = {
   commit: "gitops:commit",
@@ -54,10 +54,22 @@ export async function setPin(stack: Stack, commit: string | undefined): Promise<
  * Saves the stack's state before a change. `gitops restore --stack <s> --file <backup>` (or
  * `pulumi stack import --file <backup>`) puts it back.
  */
-export async function backupState(stack: Stack, dir: string, commit: string, now: Date): Promise<string> {
+export async function backupState(stack: Stack, dir: string, commit: string, now: Date): Promise<{ file: string; state: Deployment }> {
   const file = path.join(dir, stack.name, `${now.toISOString().replace(/[:.]/g, "-")}-${commit.slice(0, 7)}.json`);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const state = await stack.exportStack();
   fs.writeFileSync(file, JSON.stringify(state, null, 2), { mode: 0o600 });
-  return file;
+  return { file, state };
+}
+
+/**
+ * Removes the pending operations an interrupted update left in `state` (export/import, the engine's
+ * own means; a refresh cannot do it for render-mode stacks) and returns their URNs: a pending
+ * create may have made a real resource that the next update makes again, so the user is told.
+ */
+export async function clearPendingOperations(stack: Stack, state: Deployment): Promise<string[]> {
+  const pending: { resource: { urn: string }; type: string }[] = state.deployment?.pending_operations ?? [];
+  if (!pending.length) return [];
+  await stack.importStack({ ...state, deployment: { ...state.deployment, pending_operations: [] } });
+  return pending.map((p) => `${p.type} ${p.resource.urn}`);
 }
