@@ -4,6 +4,7 @@
  */
 import yargs from "yargs";
 import { applyCommand } from "./commands/apply";
+import { driftCommand } from "./commands/drift";
 import { historyCommand } from "./commands/history";
 import { previewCommand } from "./commands/preview";
 import { rollbackCommand } from "./commands/rollback";
@@ -27,6 +28,7 @@ export function buildParser(argv: string[]) {
     .command(rollbackCommand)
     .command(unpinCommand)
     .command(unlockCommand)
+    .command(driftCommand)
     .demandCommand(1, "Name a command; see gitops --help")
     .strict()
     .recommendCommands()

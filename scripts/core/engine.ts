@@ -184,13 +184,19 @@ export class EventCollector {
   readonly changes: ResourceChange[] = [];
   readonly diagnostics: Diagnostic[] = [];
 
+  /** A refresh announces every resource as "refresh"; only its outcome says what changed. */
+  private readonly refreshing: boolean;
+
   constructor(
     private readonly log: Logger,
     private readonly operation: Operation,
-  ) {}
+  ) {
+    this.refreshing = operation === "refresh" || operation === "drift";
+  }
 
   readonly onEvent = (e: EngineEvent): void => {
-    if (e.resourcePreEvent) this.step(e.resourcePreEvent.metadata);
+    if (e.resourcePreEvent && !this.refreshing) this.step(e.resourcePreEvent.metadata);
+    else if (e.resOutputsEvent && this.refreshing) this.refreshed(e.resOutputsEvent.metadata);
     else if (e.diagnosticEvent && !e.diagnosticEvent.ephemeral) {
       const d = e.diagnosticEvent;
       const message = d.message.replace(PLAIN, "").trim();
@@ -222,6 +228,34 @@ export class EventCollector {
     if (this.operation === "update") this.log.info(`${m.op} ${m.type} ${name}`);
     else this.log.debug(`${m.op} ${m.type} ${name}`);
   }
+
+  /** A refresh's outcome per resource: same, update (it changed out of band) or delete (it is gone). */
+  private refreshed(m: NonNullable<EngineEvent["resOutputsEvent"]>["metadata"]): void {
+    if (m.type === "pulumi:pulumi:Stack") return;
+    const key = COUNTED[m.op];
+    if (key) this.counts[key]++;
+    if (m.op === "same") return;
+    const name = m.urn.split("::").pop() ?? m.urn;
+    // The engine sends no detailed diff for a refresh: compare the outputs it read with the recorded ones.
+    const diffs = m.op === "delete" ? [] : outputDiffs(maskSecrets(m.old?.outputs ?? {}), maskSecrets(m.new?.outputs ?? {}));
+    this.changes.push({ urn: m.urn, type: m.type, name, op: m.op, diffs });
+    this.log.info(`${m.op === "delete" ? "gone" : "changed"}: ${m.type} ${name}${diffs.length ? ` (${diffs.map((d) => d.path).join(", ")})` : ""}`);
+  }
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** The leaf properties that differ between two output objects, with paths as the engine writes them. */
+export function outputDiffs(before: unknown, after: unknown, prefix = ""): PropertyChange[] {
+  if (isPlainObject(before) && isPlainObject(after)) {
+    return [...new Set([...Object.keys(before), ...Object.keys(after)])].sort().flatMap((k) => {
+      const p = /^[A-Za-z_$][\w$-]*$/.test(k) ? (prefix ? `${prefix}.${k}` : k) : `${prefix}[${JSON.stringify(k)}]`;
+      return outputDiffs(before[k], after[k], p);
+    });
+  }
+  if (JSON.stringify(before) === JSON.stringify(after)) return [];
+  const kind = before === undefined ? "add" : after === undefined ? "delete" : "update";
+  return [{ path: prefix, kind, before, after }];
 }
 
 /** Maps the Automation API's failures to errors a user can act on; anything else passes through. */

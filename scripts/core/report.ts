@@ -34,6 +34,7 @@ function resourceBlock(c: ResourceChange): string {
 function resultLabel(r: StackResult): string {
   if (r.status === "failed") return "❌ failed";
   if (r.status === "skipped") return `⏭ skipped${r.reason ? ": " + r.reason : ""}`;
+  if (r.operation === "drift") return hasChanges(r) ? "drift" : "no drift";
   return hasChanges(r) ? "changes" : "no changes";
 }
 
@@ -57,7 +58,7 @@ export function renderMarkdown(results: StackResult[], ctx: ReportContext, maxCh
     if (r.error) lines.push("**Error**", "", "```", r.error, "```", "");
     const warnings = r.diagnostics.filter((d) => d.severity === "warning");
     if (warnings.length) lines.push("**Warnings**", "", ...warnings.map((w) => `- ${w.resource ? w.resource + ": " : ""}${w.message.replace(/\n/g, " ")}`), "");
-    if (r.status === "succeeded" && !hasChanges(r)) lines.push("No changes.", "");
+    if (r.status === "succeeded" && !hasChanges(r)) lines.push(r.operation === "drift" ? "No drift." : "No changes.", "");
     return { text: lines.join("\n"), blocks: r.changes.map(resourceBlock) };
   });
 
@@ -86,7 +87,9 @@ export function summaryLine(r: StackResult): string {
   const n = r.counts;
   const done = r.operation === "update" || r.operation === "refresh";
   const verb = (n: number, future: string, past: string) => n && `${n} ${done ? past : "to " + future}`;
-  const parts = [verb(n.create, "create", "created"), verb(n.update, "update", "updated"), verb(n.replace, "replace", "replaced"), verb(n.delete, "delete", "deleted")].filter(Boolean);
-  const what = r.status === "failed" ? `failed: ${r.error?.split("\n")[0] ?? "see above"}` : r.status === "skipped" ? `skipped: ${r.reason}` : parts.length ? parts.join(", ") : "no changes";
+  const changed = [verb(n.create, "create", "created"), verb(n.update, "update", "updated"), verb(n.replace, "replace", "replaced"), verb(n.delete, "delete", "deleted")].filter(Boolean);
+  const none = r.operation === "drift" ? "no drift" : "no changes";
+  const parts = r.operation === "drift" && changed.length ? [`drift in ${r.changes.length} resource(s)`] : changed;
+  const what = r.status === "failed" ? `failed: ${r.error?.split("\n")[0] ?? "see above"}` : r.status === "skipped" ? `skipped: ${r.reason}` : parts.length ? parts.join(", ") : none;
   return `${r.stack}: ${what} (${(r.durationMs / 1000).toFixed(1)}s)`;
 }

@@ -1,7 +1,8 @@
 /** Stack discovery and order: every stacks/Pulumi.<env>.yaml is a stack. */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { readStackFile } from "../../config";
+import { parse } from "yaml";
+import { NAMESPACE, readStackFile } from "../../config";
 import { GitopsError, usageError } from "./errors";
 import type { Rules } from "./rules";
 
@@ -28,8 +29,23 @@ export function selectStacks(all: string[], requested: string[] | undefined): st
   return all.filter((s) => requested.includes(s));
 }
 
-/** Validates the config files of `stacks` before any engine runs; every problem in one error. */
+/** The project name in repoDir's Pulumi.yaml, or undefined when there is none to read. */
+function projectName(repoDir: string): string | undefined {
+  try {
+    return (parse(fs.readFileSync(path.join(repoDir, "Pulumi.yaml"), "utf8")) as { name?: string } | null)?.name;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Validates the config files of `stacks` before any engine runs; every problem in one error. The
+ * schema is this project's (its keys live under the project's namespace), so a repository whose
+ * Pulumi.yaml names another project is not checked here: its program validates its own config.
+ */
 export function checkStackFiles(repoDir: string, stacks: string[]): void {
+  const project = projectName(repoDir);
+  if (project !== undefined && project !== NAMESPACE) return;
   const problems = stacks.flatMap((s) => readStackFile(repoDir, s).problems);
   if (problems.length) {
     const lines = problems.map((p) => `  ${p.file}: ${p.key}: ${p.message}`);

@@ -45,6 +45,33 @@ export function createRepo(stacks: string[] = ["dev", "staging", "prod"]): TestR
   for (const s of stacks) fs.writeFileSync(path.join(dir, "stacks", `Pulumi.${s}.yaml`), renderStackYaml(s));
   fs.writeFileSync(path.join(dir, ".gitignore"), "node_modules\n.pulumi-gitops/\nrendered/\n");
   fs.writeFileSync(path.join(dir, "README.md"), "# infrastructure\n");
+  return initRepo(root, dir, origin);
+}
+
+/**
+ * A repository on `main` holding another program than this project's: `files` (path -> text, with
+ * its own Pulumi.yaml and stacks/gitops.yaml) and one stacks/Pulumi.<name>.yaml per `stacks` entry,
+ * plus this project's package.json, lockfile, tsconfig.json and node_modules (symlinked), pushed to a
+ * bare `origin`. `.pulumi-gitops/` and `target/` are ignored: programs may write under `target/`.
+ */
+export function createFixtureRepo(files: Record<string, string>, stacks: Record<string, string>): TestRepo {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-fixture-"));
+  const dir = path.join(root, "work");
+  const origin = path.join(root, "origin.git");
+  fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
+  for (const f of ["package.json", "package-lock.json", "tsconfig.json"]) fs.copyFileSync(path.join(PROJECT, f), path.join(dir, f));
+  fs.symlinkSync(path.join(PROJECT, "node_modules"), path.join(dir, "node_modules"));
+  const all = { ...files, ...Object.fromEntries(Object.entries(stacks).map(([s, text]) => [`stacks/Pulumi.${s}.yaml`, text])) };
+  for (const [f, text] of Object.entries(all)) {
+    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    fs.writeFileSync(path.join(dir, f), text);
+  }
+  fs.writeFileSync(path.join(dir, ".gitignore"), "node_modules\n.pulumi-gitops/\ntarget/\n");
+  return initRepo(root, dir, origin);
+}
+
+/** Makes `dir` a repository on `main` with one commit of everything, pushed to a bare `origin`. */
+function initRepo(root: string, dir: string, origin: string): TestRepo {
   git(root, "init", "-q", "--bare", "-b", "main", origin);
   git(root, "init", "-q", "-b", "main", dir);
   for (const [k, v] of [["user.name", "Test"], ["user.email", "test@example.invalid"], ["commit.gpgsign", "false"]]) git(dir, "config", k, v);
