@@ -15,7 +15,7 @@ import {
   type OpType,
   type Stack,
 } from "@pulumi/pulumi/automation";
-import { GitopsError, refused } from "./errors";
+import { ExitCode, GitopsError, refused } from "./errors";
 import type { Logger } from "./log";
 
 /** Where the engine is and how it is configured; resolved once at the entry point. */
@@ -317,8 +317,9 @@ export async function runOperation(stack: Stack, operation: Operation, o: RunOpt
     }
   } catch (err) {
     const mapped = engineError(err, stack.name);
-    if (mapped instanceof GitopsError) throw mapped;
-    error = failureText(err, c.diagnostics);
+    // A held lock is for the caller to wait out or refuse; anything else fails only this stack.
+    if (mapped instanceof GitopsError && mapped.exitCode === ExitCode.refused) throw mapped;
+    error = mapped instanceof GitopsError ? `${mapped.message}\n${mapped.hint}` : failureText(err, c.diagnostics);
   }
   return {
     stack: stack.name,

@@ -1,9 +1,11 @@
 /** Every bad input gets a clear error, the right exit code, and changes nothing. */
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gitops, startCli } from "../helpers/cli";
 import { resources } from "../helpers/pulumi";
-import { createRepo, type TestRepo } from "../helpers/repo";
+import { createRepo, PROJECT, type TestRepo } from "../helpers/repo";
 
 /** The error is the user-facing two-line form, never a stack trace. */
 function assertCleanError(stderr: string, message: RegExp): void {
@@ -58,6 +60,17 @@ describe("bad input", () => {
     assert.equal(r.code, 1);
     assertCleanError(r.stderr, /stacks\/gitops\.yaml: paths\.rulez: unknown key/);
     repo.git("clean", "-qfd", "stacks");
+  });
+
+  it("the real staging and prod stacks fail per stack, clearly, where cloud access is needed", async () => {
+    for (const s of ["staging", "prod"]) repo.write(`stacks/Pulumi.${s}.yaml`, fs.readFileSync(path.join(PROJECT, "stacks", `Pulumi.${s}.yaml`), "utf8"));
+    const r = await gitops(repo.dir, "preview", "--all", "--json", "-");
+    assert.equal(r.code, 1, r.stderr);
+    const stacks = JSON.parse(r.stdout).stacks;
+    assert.deepEqual(stacks.map((s: { stack: string; status: string }) => [s.stack, s.status]), [["dev", "succeeded"], ["staging", "failed"], ["prod", "failed"]]);
+    for (const s of stacks.slice(1)) assert.match(s.error, /needs the 'aws' resource plugin 7\.48\.0, which is not installed\ninstall it on a machine with network access/);
+    assert.doesNotMatch(r.stderr, /^\s+at .+:\d+:\d+\)?$/m, "no stack trace");
+    repo.git("checkout", "--", "stacks");
   });
 
   it("a missing engine says how to get one", async () => {
