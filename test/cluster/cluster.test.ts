@@ -11,6 +11,7 @@ import { after, before, describe, it } from "node:test";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { startCluster, type Cluster } from "../fixtures/cluster";
 import { copyProgram, engineEnv, openStack } from "../fixtures/engine";
+import { atExit } from "../fixtures/proc";
 
 const NS = "live-web";
 
@@ -34,6 +35,7 @@ describe("a live Kubernetes cluster", { timeout: 600_000 }, () => {
     cluster = await startCluster();
     program = copyProgram("k8s-app");
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-live-state-"));
+    atExit(() => fs.rmSync(stateDir, { recursive: true, force: true }));
     stack = await openStack(program.dir, "live", engineEnv(`file://${stateDir}`));
     await stack.setAllConfig({
       kubeconfig: { value: cluster.kubeconfig, secret: true },

@@ -13,7 +13,7 @@ import type { Stack } from "@pulumi/pulumi/automation";
 import YAML from "yaml";
 import { startCluster, type Cluster } from "../fixtures/cluster";
 import { engineEnv, openStack } from "../fixtures/engine";
-import { PROJECT } from "../fixtures/proc";
+import { atExit, killProcessesUnder, PROJECT } from "../fixtures/proc";
 
 const PROGRAM_FILES = ["index.ts", "components", "config", "Pulumi.yaml", "package.json", "tsconfig.json"];
 const NS = "web-local";
@@ -57,6 +57,10 @@ describe("the project's program against a live cluster (a `local` stack)", { tim
   before(async () => {
     cluster = await startCluster();
     root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-local-"));
+    atExit(() => {
+      killProcessesUnder(root);
+      fs.rmSync(root, { recursive: true, force: true });
+    });
     dir = path.join(root, "work");
     fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
     for (const f of PROGRAM_FILES) fs.cpSync(path.join(PROJECT, f), path.join(dir, f), { recursive: true });

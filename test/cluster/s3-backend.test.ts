@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import YAML from "yaml";
 import { copyProgram, ENGINE_DIR, engineEnv } from "../fixtures/engine";
-import { killProcessesUnder, run, type Run } from "../fixtures/proc";
+import { atExit, killProcessesUnder, run, type Run } from "../fixtures/proc";
 import { startS3, type S3 } from "../fixtures/s3";
 
 const STACK = "live";
@@ -68,6 +68,7 @@ describe("Pulumi state in S3 shared by two checkouts", { timeout: 600_000 }, () 
     s3 = await startS3();
     env = { ...process.env, ...engineEnv(s3.backendUrl, s3.env) };
     scratch = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-s3-test-"));
+    atExit(() => fs.rmSync(scratch, { recursive: true, force: true }));
     checkouts.push(copyProgram("counter-app"), copyProgram("counter-app"));
     cli(checkouts[0].dir, "stack", "init", STACK);
     salt = YAML.parse(fs.readFileSync(path.join(checkouts[0].dir, `Pulumi.${STACK}.yaml`), "utf8")).encryptionsalt;
