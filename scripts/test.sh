@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: provisions the engine and the test cluster's binaries (no-ops when the
+# The whole test suite: provisions the engine, the test cluster and moto (no-ops when the
 # cache is warm), typechecks, then runs every test/**/*.test.ts with node's test runner, two files
 # at a time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/engine.sh >/dev/null
 bash scripts/cluster.sh >/dev/null
+bash scripts/moto.sh >/dev/null
 npx tsc --noEmit
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 exec node --import tsx --test --test-concurrency=2 "${files[@]}"
