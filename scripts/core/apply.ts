@@ -27,11 +27,11 @@ export interface ApplyOutcome extends DeployOutcome {
 }
 
 /** Refuses to deploy unless on the protected branch, clean, and exactly at the remote's tip. */
-export async function guardDeploy(ctx: Context): Promise<void> {
+export async function guardDeploy(ctx: Context, command: string): Promise<void> {
   const { protectedBranch, remote } = ctx.rules;
   const branch = await git.currentBranch(ctx.repo);
   if (branch !== protectedBranch) {
-    throw refused(`apply runs only on the protected branch '${protectedBranch}', not on ${branch ? `'${branch}'` : "a detached HEAD"}`, "open a pull request and let `gitops preview` report on it; merge it to deploy");
+    throw refused(`${command} runs only on the protected branch '${protectedBranch}', not on ${branch ? `'${branch}'` : "a detached HEAD"}`, "open a pull request and let `gitops preview` report on it; merge it to deploy");
   }
   const dirty = await git.dirtyPaths(ctx.repo);
   if (dirty.length) {
@@ -148,7 +148,7 @@ export async function deploy(ctx: Context, commit: string, command: string, stac
 }
 
 export async function apply(ctx: Context, opts: ApplyOptions): Promise<ApplyOutcome> {
-  await guardDeploy(ctx);
+  await guardDeploy(ctx, "apply");
   const head = await git.headCommit(ctx.repo);
   const all = discoverStacks(ctx.repo, ctx.rules);
   const selected = selectStacks(all, opts.stacks);

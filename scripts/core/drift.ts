@@ -8,7 +8,7 @@ import type { Stack } from "@pulumi/pulumi/automation";
 import { deploy, guardDeploy } from "./apply";
 import { withCheckout } from "./checkout";
 import type { Context } from "./context";
-import { emptyCounts, hasChanges, openStack, runOperation, stackExists, type StackResult } from "./engine";
+import { emptyCounts, findStack, hasChanges, openStack, runOperation, type StackResult } from "./engine";
 import * as git from "./git";
 import { backupState, readRecord, writeRecord } from "./record";
 import { checkStackFiles, discoverStacks, selectStacks } from "./stacks";
@@ -75,16 +75,16 @@ async function remediate(ctx: Context, name: string, commit: string, head: strin
 }
 
 export async function drift(ctx: Context, o: DriftOptions): Promise<DriftOutcome> {
-  if (o.remediate) await guardDeploy(ctx);
+  if (o.remediate) await guardDeploy(ctx, "drift --remediate");
   const head = await git.headCommit(ctx.repo);
   const results: StackResult[] = [];
   for (const name of selectStacks(discoverStacks(ctx.repo, ctx.rules), o.stacks)) {
     const log = ctx.log.child(name);
-    if (!(await stackExists(ctx.engine, ctx.repo, name))) {
+    const stack = await findStack(ctx.engine, ctx.repo, name);
+    if (!stack) {
       results.push(skippedDrift(name, "never deployed: there is nothing to compare with"));
       continue;
     }
-    const stack = await openStack(ctx.engine, ctx.repo, name, false);
     // After a rollback the pin and the commit are the same; after `apply --force` over a pin, the
     // recorded commit is what runs, so that is what remediation restores.
     const { commit } = await readRecord(stack);

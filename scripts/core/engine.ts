@@ -131,13 +131,12 @@ export async function openStack(s: EngineSettings, workDir: string, name: string
   }
 }
 
-/** Whether the backend has the stack, without creating it. */
-export async function stackExists(s: EngineSettings, workDir: string, name: string): Promise<boolean> {
+/** The stack when the backend has it, without creating it; undefined when it does not. */
+export async function findStack(s: EngineSettings, workDir: string, name: string): Promise<Stack | undefined> {
   try {
-    await openStack(s, workDir, name, false);
-    return true;
+    return await openStack(s, workDir, name, false);
   } catch (err) {
-    if (err instanceof GitopsError && /not found|no stack named/i.test(err.message)) return false;
+    if (err instanceof GitopsError && /not found|no stack named/i.test(err.message)) return undefined;
     throw err;
   }
 }

@@ -31,7 +31,3 @@ export function createLogger(
   };
 }
 
-/** A logger that records lines, for tests. */
-export function memoryLogger(lines: string[] = []): Logger & { lines: string[] } {
-  return Object.assign(createLogger("debug", (l) => lines.push(l)), { lines });
-}

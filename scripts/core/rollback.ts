@@ -2,6 +2,7 @@
  * Rollback: deploy an older commit, exactly, from a temporary checkout, and pin the stack to it so
  * that nothing re-applies main over it until someone unpins it.
  */
+import type { Stack } from "@pulumi/pulumi/automation";
 import type { Context } from "./context";
 import { deploy, type DeployOutcome } from "./apply";
 import { withCheckout } from "./checkout";
@@ -35,8 +36,8 @@ export interface RollbackOutcome extends DeployOutcome {
 }
 
 /** The commit the stack ran before its current one, from its update history. */
-async function previousCommit(ctx: Context, name: string, current: string | undefined): Promise<string> {
-  const stack = await openStack(ctx.engine, ctx.repo, name, false);
+async function previousCommit(stack: Stack, current: string | undefined): Promise<string> {
+  const name = stack.name;
   const updates = await stack.history();
   for (const u of updates) {
     const commit = u.environment?.["git.head"];
@@ -45,8 +46,8 @@ async function previousCommit(ctx: Context, name: string, current: string | unde
   throw new GitopsError(`stack ${name} has no earlier successful update to roll back to`, "name the commit with --to <rev>; `gitops history --stack " + name + "` lists what ran");
 }
 
-async function resolveTarget(ctx: Context, name: string, to: string, current: string | undefined): Promise<string> {
-  if (to === "previous") return previousCommit(ctx, name, current);
+async function resolveTarget(ctx: Context, stack: Stack, to: string, current: string | undefined): Promise<string> {
+  if (to === "previous") return previousCommit(stack, current);
   return git.requireCommit(ctx.repo, to, "rollback target");
 }
 
@@ -64,7 +65,7 @@ export async function rollback(ctx: Context, o: RollbackOptions): Promise<Rollba
   const [name] = selectStacks(discoverStacks(ctx.repo, ctx.rules), [o.stack]);
   const current = await openStack(ctx.engine, ctx.repo, name, false);
   const record = await readRecord(current);
-  const commit = await resolveTarget(ctx, name, o.to, record.commit);
+  const commit = await resolveTarget(ctx, current, o.to, record.commit);
   const tip = await mainTip(ctx);
   const onMain = tip !== undefined && (await git.isAncestor(ctx.repo, commit, tip));
   if (!onMain && !o.force) {

@@ -1,7 +1,7 @@
 /** What each stack runs: its recorded commit, pin, distance from main, last result; and its history. */
 import type { Context } from "./context";
 import { affectedStacks } from "./changes";
-import { openStack, stackExists } from "./engine";
+import { findStack, openStack } from "./engine";
 import * as git from "./git";
 import { readRecord } from "./record";
 import { discoverStacks, selectStacks } from "./stacks";
@@ -32,11 +32,12 @@ export async function status(ctx: Context, only?: string[]): Promise<StackStatus
   const tip = await mainTip(ctx);
   const out: StackStatus[] = [];
   for (const name of selectStacks(all, only)) {
-    if (!(await stackExists(ctx.engine, ctx.repo, name))) {
+    const stack = await findStack(ctx.engine, ctx.repo, name);
+    if (!stack) {
       out.push({ stack: name, deployed: false });
       continue;
     }
-    const rec = await readRecord(await openStack(ctx.engine, ctx.repo, name, false));
+    const rec = await readRecord(stack);
     const s: StackStatus = { stack: name, deployed: rec.commit !== undefined, commit: rec.commit, time: rec.time, command: rec.command, result: rec.result, pin: rec.pin };
     if (rec.commit && (await git.resolveCommit(ctx.repo, rec.commit))) {
       s.subject = await git.commitSubject(ctx.repo, rec.commit);

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pinnedCliVersion } from "../../scripts/core/context";
 import { openStack, type EngineSettings } from "../../scripts/core/engine";
-import { ENGINE_DIR, pulumiEnv } from "../helpers/pulumi";
+import { ENGINE_DIR, pulumiEnv, testEngineSettings } from "../helpers/pulumi";
 import { createRepo, type TestRepo } from "../helpers/repo";
 
 const run = (cwd: string, ...args: string[]) =>
@@ -20,8 +20,7 @@ describe("the engine", () => {
   let settings: EngineSettings;
   before(() => {
     repo = createRepo(["dev"]);
-    const env = pulumiEnv(repo.dir);
-    settings = { engineDir: ENGINE_DIR, pulumiHome: env.PULUMI_HOME!, backendUrl: env.PULUMI_BACKEND_URL!, passphrase: env.PULUMI_CONFIG_PASSPHRASE, root: repo.dir, inheritedPath: process.env.PATH ?? "" };
+    settings = testEngineSettings(repo.dir);
     fs.mkdirSync(path.join(repo.dir, ".pulumi-gitops", "state"), { recursive: true });
   });
   after(() => repo.remove());

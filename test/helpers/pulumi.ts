@@ -2,20 +2,18 @@
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
 import { DEMO_PASSPHRASE, engineDir } from "../../scripts/core/context";
+import { engineEnv, type EngineSettings } from "../../scripts/core/engine";
 
 export const ENGINE_DIR = engineDir(process.env);
 
+/** The runner's engine settings for a repository, by default on its embedded backend. */
+export function testEngineSettings(root: string, backendUrl = `file://${path.join(root, ".pulumi-gitops", "state")}`, passphrase = DEMO_PASSPHRASE): EngineSettings {
+  return { engineDir: ENGINE_DIR, pulumiHome: path.join(ENGINE_DIR, "home"), backendUrl, passphrase, root, inheritedPath: process.env.PATH ?? "" };
+}
+
+/** Exactly the environment the runner gives the engine, for running the raw CLI beside it. */
 export function pulumiEnv(repoDir: string): NodeJS.ProcessEnv {
-  return {
-    PATH: `${path.join(ENGINE_DIR, "bin")}:${process.env.PATH}`,
-    HOME: process.env.HOME,
-    PULUMI_HOME: path.join(ENGINE_DIR, "home"),
-    PULUMI_BACKEND_URL: `file://${path.join(repoDir, ".pulumi-gitops", "state")}`,
-    PULUMI_CONFIG_PASSPHRASE: DEMO_PASSPHRASE,
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    GITOPS_ROOT: repoDir,
-  };
+  return { HOME: process.env.HOME, ...engineEnv(testEngineSettings(repoDir)) };
 }
 
 export function pulumi(repoDir: string, ...args: string[]): string {
