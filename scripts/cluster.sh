@@ -9,23 +9,16 @@
 # Usage: scripts/cluster.sh [--force]   (--force rebuilds even when the cache is warm)
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-tools="$repo/tools"
+tag=cluster
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 force=false
 [ "${1:-}" = "--force" ] && force=true
 
-say() { printf '[cluster] %s\n' "$*" >&2; }
-die() { printf '[cluster] error: %s\n[cluster] hint: %s\n' "$1" "$2" >&2; exit 1; }
-
-gomod_version() {
-  awk -v m="$2" '$1 == m { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$tools/$1/go.mod"
-}
 k8s_version=$(gomod_version kube-apiserver k8s.io/kubernetes)
 etcd_version=$(gomod_version etcd go.etcd.io/etcd/server/v3)
 [ -n "$k8s_version" ] && [ -n "$etcd_version" ] ||
   die "cannot read the pinned versions from $tools/{kube-apiserver,etcd}/go.mod" "restore tools/ from git"
 
-cache_root=${PULUMI_GITOPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-gitops}
 cluster_dir="$cache_root/cluster/$k8s_version"
 bin="$cluster_dir/bin"
 stamp_inputs=$(cat "$tools"/kube-apiserver/go.{mod,sum} "$tools"/etcd/go.{mod,sum} "$0")

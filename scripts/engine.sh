@@ -12,18 +12,11 @@
 # Usage: scripts/engine.sh [--force]   (--force rebuilds even when the cache is warm)
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-tools="$repo/tools"
+tag=engine
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 force=false
 [ "${1:-}" = "--force" ] && force=true
 
-say() { printf '[engine] %s\n' "$*" >&2; }
-die() { printf '[engine] error: %s\n[engine] hint: %s\n' "$1" "$2" >&2; exit 1; }
-
-# The pins live in the wrapper modules' go.mod files, so the build and this script cannot disagree.
-gomod_version() {
-  awk -v m="$2" '$1 == m { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$tools/$1/go.mod"
-}
 cli_version=$(gomod_version pulumi github.com/pulumi/pulumi/pkg/v3)
 host_version=$(gomod_version pulumi-language-nodejs github.com/pulumi/pulumi/sdk/v3)
 k8s_module_version=$(gomod_version pulumi-resource-kubernetes github.com/pulumi/pulumi-kubernetes/provider/v4)
@@ -32,7 +25,6 @@ k8s_version=$(node -p 'require(process.argv[1]).dependencies["@pulumi/kubernetes
 [ -n "$cli_version" ] && [ -n "$host_version" ] && [ -n "$k8s_module_version" ] ||
   die "cannot read the pinned versions from $tools/*/go.mod" "restore tools/ from git"
 
-cache_root=${PULUMI_GITOPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-gitops}
 engine_dir="$cache_root/engine/$cli_version"
 bin="$engine_dir/bin"
 # The stamp names every input; a change of pins or of the way they are built rebuilds the cache.

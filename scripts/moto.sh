@@ -77,10 +77,9 @@ PINS
 force=false
 [ "${1:-}" = "--force" ] && force=true
 
-say() { printf '[moto] %s\n' "$*" >&2; }
-die() { printf '[moto] error: %s\n[moto] hint: %s\n' "$1" "$2" >&2; exit 1; }
+tag=moto
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-cache_root=${PULUMI_GITOPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-gitops}
 venv="$cache_root/moto/$moto_version"
 bin="$venv/bin"
 stamp=$(sha256sum "$0" | cut -c1-16)
