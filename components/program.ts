@@ -63,6 +63,8 @@ export function deploy(config: StackConfig, ctx: ProgramContext): StackOutputs {
   const env = config.environment;
   const kubeProvider = new k8s.Provider("kubernetes", kubernetesProviderArgs(config.kubernetes, ctx));
   const skipAwait = config.kubernetes.mode === "cluster" && config.kubernetes.skipAwait === true;
+  // On a live cluster git owns the fields it declares; rendered manifests have no other manager.
+  const forceOwnership = config.kubernetes.mode === "cluster";
 
   const tenant = new TenantNamespace(
     config.namespace.name,
@@ -72,6 +74,7 @@ export function deploy(config: StackConfig, ctx: ProgramContext): StackOutputs {
       allowIngressFromNamespaces: config.namespace.allowIngressFromNamespaces,
       environment: env,
       skipAwait,
+      forceOwnership,
     },
     { provider: kubeProvider },
   );
@@ -92,6 +95,7 @@ export function deploy(config: StackConfig, ctx: ProgramContext): StackOutputs {
       disruptionBudget: app.disruptionBudget,
       environment: env,
       skipAwait,
+      forceOwnership,
     },
     // The quota and limit defaults must exist before pods are admitted.
     { provider: kubeProvider, dependsOn: [tenant] },

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { awaitAnnotations } from "./webService";
+import { controlAnnotations } from "./webService";
 
 export interface CpuMemory {
   readonly cpu: string;
@@ -22,6 +22,8 @@ export interface TenantNamespaceArgs {
   readonly environment?: string;
   /** Add `pulumi.com/skipAwait: "true"` to every resource. */
   readonly skipAwait?: boolean;
+  /** Take back fields another field manager changed (`pulumi.com/patchForce`); see WebService. */
+  readonly forceOwnership?: boolean;
 }
 
 /** Quota `hard` map from the args: requests.*, limits.*, pods. */
@@ -85,7 +87,7 @@ export class TenantNamespace extends pulumi.ComponentResource {
     if (!(Number.isInteger(args.quota.pods) && args.quota.pods > 0)) throw new Error("quota.pods must be a positive integer");
     super("pulumi-gitops:kubernetes:TenantNamespace", name, {}, opts);
 
-    const annotations = awaitAnnotations(args.skipAwait ?? false);
+    const annotations = controlAnnotations(args);
     const level = args.podSecurity ?? "restricted";
     const labels: Record<string, string> = {
       "app.kubernetes.io/managed-by": "pulumi-gitops",

@@ -51,9 +51,12 @@ export function hardenedContainerSecurityContext(): k8s.types.input.core.v1.Secu
   };
 }
 
-/** Annotations that tell the Kubernetes provider not to wait for readiness (clusters without kubelets). */
-export function awaitAnnotations(skipAwait: boolean): Record<string, string> {
-  return skipAwait ? { "pulumi.com/skipAwait": "true" } : {};
+/** Annotations that steer the Kubernetes provider: skip readiness waits (clusters without kubelets), force field ownership. */
+export function controlAnnotations(o: { skipAwait?: boolean; forceOwnership?: boolean }): Record<string, string> {
+  return {
+    ...(o.skipAwait ? { "pulumi.com/skipAwait": "true" } : {}),
+    ...(o.forceOwnership ? { "pulumi.com/patchForce": "true" } : {}),
+  };
 }
 
 export interface ResourceList {
@@ -92,6 +95,11 @@ export interface WebServiceArgs {
   readonly environment?: string;
   /** Add `pulumi.com/skipAwait: "true"` to every resource (test clusters without kubelets). */
   readonly skipAwait?: boolean;
+  /**
+   * Take back fields another field manager changed (`pulumi.com/patchForce`): git owns what it
+   * declares, so apply and drift remediation overwrite a hand-made `kubectl scale` or `set image`.
+   */
+  readonly forceOwnership?: boolean;
 }
 
 /**
@@ -125,7 +133,7 @@ export class WebService extends pulumi.ComponentResource {
     const image = imageReference(args.image);
     const port = args.port ?? 8080;
     const labels = appLabels(appName, { version: args.image.tag ?? args.image.digest, environment: args.environment });
-    const annotations = awaitAnnotations(args.skipAwait ?? false);
+    const annotations = controlAnnotations(args);
     // The version label lives on the Deployment and its pods only, so a release doesn't touch the others.
     const stable = appLabels(appName, { environment: args.environment }).all;
     const metadata = (versioned = false) => ({ name: appName, namespace: args.namespace, labels: versioned ? labels.all : stable, annotations });

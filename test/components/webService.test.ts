@@ -130,6 +130,16 @@ describe("WebService", () => {
     for (const r of k8sResources) assert.equal(r.inputs.metadata.annotations["pulumi.com/skipAwait"], "true", r.name);
   });
 
+  it("forces field ownership on every resource only when asked", async () => {
+    new WebService("owned", { ...base, forceOwnership: true, ingress: { host: "w.example.com" } });
+    new WebService("shared", base);
+    await settle();
+    const of = (prefix: string) => resources.filter((r) => r.type.startsWith("kubernetes:") && r.name.startsWith(prefix + "-"));
+    assert.equal(of("owned").length, 3);
+    for (const r of of("owned")) assert.equal(r.inputs.metadata.annotations["pulumi.com/patchForce"], "true", r.name);
+    for (const r of of("shared")) assert.equal(r.inputs.metadata.annotations?.["pulumi.com/patchForce"], undefined, r.name);
+  });
+
   const conflicts: { name: string; args: Partial<WebServiceArgs>; error: RegExp }[] = [
     { name: "tag and digest", args: { image: { repository: "r/app", tag: "1", digest } }, error: /not both/ },
     { name: "replicas and autoscaling", args: { replicas: 2, autoscaling: { minReplicas: 1, maxReplicas: 3, targetCpuUtilizationPercent: 80 } }, error: /replicas or autoscaling/ },
