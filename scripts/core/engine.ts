@@ -231,14 +231,17 @@ export class EventCollector {
   /** A refresh's outcome per resource: same, update (it changed out of band) or delete (it is gone). */
   private refreshed(m: NonNullable<EngineEvent["resOutputsEvent"]>["metadata"]): void {
     if (m.type === "pulumi:pulumi:Stack") return;
-    const key = COUNTED[m.op];
+    // The engine sends no detailed diff for a refresh: compare the outputs it read with the recorded
+    // ones, on the properties the program declares. Servers rewrite status and bookkeeping all the
+    // time; a resource whose declared properties all hold has not drifted.
+    const diffs = m.op === "delete" ? [] : declaredDiffs(m.old?.inputs, outputDiffs(maskSecrets(m.old?.outputs ?? {}), maskSecrets(m.new?.outputs ?? {})));
+    const op = m.op === "update" && !diffs.length ? "same" : m.op;
+    const key = COUNTED[op];
     if (key) this.counts[key]++;
-    if (m.op === "same") return;
+    if (op === "same") return;
     const name = m.urn.split("::").pop() ?? m.urn;
-    // The engine sends no detailed diff for a refresh: compare the outputs it read with the recorded ones.
-    const diffs = m.op === "delete" ? [] : outputDiffs(maskSecrets(m.old?.outputs ?? {}), maskSecrets(m.new?.outputs ?? {}));
-    this.changes.push({ urn: m.urn, type: m.type, name, op: m.op, diffs });
-    this.log.info(`${m.op === "delete" ? "gone" : "changed"}: ${m.type} ${name}${diffs.length ? ` (${diffs.map((d) => d.path).join(", ")})` : ""}`);
+    this.changes.push({ urn: m.urn, type: m.type, name, op, diffs });
+    this.log.info(`${op === "delete" ? "gone" : "changed"}: ${m.type} ${name}${diffs.length ? ` (${diffs.map((d) => d.path).join(", ")})` : ""}`);
   }
 }
 
@@ -252,9 +255,19 @@ export function outputDiffs(before: unknown, after: unknown, prefix = ""): Prope
       return outputDiffs(before[k], after[k], p);
     });
   }
+  // Lists of the same length differ element by element (`containers[0].image`), not as a whole.
+  if (Array.isArray(before) && Array.isArray(after) && before.length === after.length) {
+    return before.flatMap((x, i) => outputDiffs(x, after[i], `${prefix}[${i}]`));
+  }
   if (JSON.stringify(before) === JSON.stringify(after)) return [];
   const kind = before === undefined ? "add" : after === undefined ? "delete" : "update";
   return [{ path: prefix, kind, before, after }];
+}
+
+/** Only the differences on properties the resource's inputs declare; all of them when inputs are unknown. */
+export function declaredDiffs(inputs: Record<string, unknown> | undefined, diffs: PropertyChange[]): PropertyChange[] {
+  if (!inputs) return diffs;
+  return diffs.filter((d) => valueAt(inputs, d.path) !== undefined);
 }
 
 /** Maps the Automation API's failures to errors a user can act on; anything else passes through. */

@@ -96,3 +96,27 @@ function initRepo(root: string, dir: string, origin: string): TestRepo {
   git(dir, "push", "-q", "-u", "origin", "main");
   return repo;
 }
+
+const FILE_PROGRAM = ["index.ts", "Pulumi.yaml", "package.json", "package-lock.json", "tsconfig.json"];
+
+/** stacks/Pulumi.dev.yaml of createFileRepo's program; without `content`, the program fails (a broken commit). */
+export function fileStackYaml(content: string | undefined): string {
+  const salt = /^encryptionsalt: .*$/m.exec(fs.readFileSync(path.join(PROJECT, "stacks", "Pulumi.dev.yaml"), "utf8"))![0];
+  return `${salt}\nconfig:\n  drift-fixture:path: target/greeting.txt\n${content === undefined ? "" : `  drift-fixture:content: ${content}\n`}`;
+}
+
+/**
+ * A repository whose one stack, dev, manages a local file, target/greeting.txt under the checkout
+ * that deploys it, with test/fixtures/file-program: a refresh reads the file back, so edits and
+ * deletions made by hand are real drift.
+ */
+export function createFileRepo(content = "hello"): TestRepo {
+  return createFixtureRepo(
+    {
+      "Pulumi.yaml": "name: drift-fixture\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nstackConfigDir: stacks\n",
+      "index.ts": fs.readFileSync(path.join(PROJECT, "test", "fixtures", "file-program", "index.ts"), "utf8"),
+      "stacks/gitops.yaml": `paths:\n  program: [${FILE_PROGRAM.join(", ")}]\n`,
+    },
+    { dev: fileStackYaml(content) },
+  );
+}

@@ -5,22 +5,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gitops } from "../helpers/cli";
 import { tags } from "../helpers/pulumi";
-import { createFixtureRepo, createRepo, PROJECT, type TestRepo } from "../helpers/repo";
-
-const SALT = /^encryptionsalt: .*$/m.exec(fs.readFileSync(path.join(PROJECT, "stacks", "Pulumi.dev.yaml"), "utf8"))![0];
-const PROGRAM = ["index.ts", "Pulumi.yaml", "package.json", "package-lock.json", "tsconfig.json"];
-
-/** A program managing one local file, target/greeting.txt, whose content a refresh reads back. */
-function fileRepo(): TestRepo {
-  return createFixtureRepo(
-    {
-      "Pulumi.yaml": "name: drift-fixture\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nstackConfigDir: stacks\n",
-      "index.ts": fs.readFileSync(path.join(PROJECT, "test", "fixtures", "file-program", "index.ts"), "utf8"),
-      "stacks/gitops.yaml": `paths:\n  program: [${PROGRAM.join(", ")}]\n`,
-    },
-    { dev: `${SALT}\nconfig:\n  drift-fixture:path: target/greeting.txt\n  drift-fixture:content: hello\n` },
-  );
-}
+import { createFileRepo, createRepo, type TestRepo } from "../helpers/repo";
 
 interface Json {
   title: string;
@@ -34,7 +19,7 @@ describe("gitops drift", () => {
   let file: string;
   let deployed: string;
   before(async () => {
-    repo = fileRepo();
+    repo = createFileRepo();
     file = path.join(repo.dir, "target", "greeting.txt");
     deployed = repo.git("rev-parse", "HEAD");
     const r = await gitops(repo.dir, "apply");

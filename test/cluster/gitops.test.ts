@@ -1,0 +1,116 @@
+/**
+ * Live: the gitops CLI, as a user runs it, against a real API server. A `local` stack in cluster
+ * mode takes its kubeconfig from KUBECONFIG. Apply, rollback, out-of-band edits and deletions are
+ * checked in the API server itself, not in Pulumi's state.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { startCli } from "../helpers/cli";
+import { tags } from "../helpers/pulumi";
+import { createRepo, renderStackYaml, type TestRepo } from "../helpers/repo";
+import { startCluster, type Cluster } from "../fixtures/cluster";
+
+const NS = "web-local";
+const DEPLOYMENT = `/apis/apps/v1/namespaces/${NS}/deployments/web`;
+const SERVICE = `/api/v1/namespaces/${NS}/services/web`;
+
+/** The dev stack's config, but on a live cluster whose kubeconfig comes from the environment. */
+function localStackYaml(): string {
+  const text = renderStackYaml("local").replace(/mode: render\n(\s+)renderDir: rendered\/local/, "mode: cluster\n$1skipAwait: true");
+  assert.match(text, /mode: cluster\n\s+skipAwait: true/, "the dev stack file still has the shape this test rewrites");
+  return text;
+}
+
+describe("gitops against a live cluster", { timeout: 900_000 }, () => {
+  let cluster: Cluster;
+  let repo: TestRepo;
+  const gitops = (...args: string[]) => startCli(repo.dir, args, { KUBECONFIG: cluster.kubeconfigPath }).done;
+  const image = async () => (await cluster.get(DEPLOYMENT)).spec.template.spec.containers[0].image as string;
+  const setTag = (tag: string) => {
+    repo.write("stacks/Pulumi.local.yaml", repo.read("stacks/Pulumi.local.yaml").replace(/tag: \S+/, `tag: ${tag}`));
+    repo.commit(`release ${tag}`);
+    repo.git("push", "-q", "origin", "main");
+  };
+  /** `gitops drift` as JSON: exit code and the local stack's result. */
+  const drift = async (...extra: string[]) => {
+    const r = await gitops("drift", "--stack", "local", "--json", "-", ...extra);
+    return { code: r.code, stderr: r.stderr, result: r.stdout ? JSON.parse(r.stdout).stacks[0] : undefined };
+  };
+
+  before(async () => {
+    cluster = await startCluster();
+    repo = createRepo([]);
+    repo.write("stacks/Pulumi.local.yaml", localStackYaml());
+    repo.commit("a local stack on a live cluster");
+    repo.git("push", "-q", "origin", "main");
+  });
+  after(async () => {
+    await cluster?.stop();
+    repo?.remove();
+  });
+
+  it("apply creates the namespace, quota, Deployment and Service with the declared image", async () => {
+    const r = await gitops("apply");
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(await cluster.get(`/api/v1/namespaces/${NS}`), "namespace");
+    const quotas = await cluster.get(`/api/v1/namespaces/${NS}/resourcequotas`);
+    assert.equal(quotas.items.length, 1, "one ResourceQuota");
+    assert.equal(await image(), "ghcr.io/example/web:1.4.0-rc.2");
+    assert.deepEqual((await cluster.get(SERVICE)).spec.ports.map((p: { port: number; targetPort: string }) => [p.port, p.targetPort]), [[80, "http"]]);
+    const clean = await drift();
+    assert.equal(clean.code, 0, `no drift right after apply: ${JSON.stringify(clean.result?.changes)}\n${clean.stderr}`);
+  });
+
+  it("rollback restores the previous image in the API server", async () => {
+    setTag("2.0.0");
+    assert.equal((await gitops("apply")).code, 0);
+    assert.equal(await image(), "ghcr.io/example/web:2.0.0");
+    const r = await gitops("rollback", "--stack", "local", "--to", "previous", "--yes");
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await image(), "ghcr.io/example/web:1.4.0-rc.2");
+    assert.equal((await gitops("unpin", "--stack", "local")).code, 0);
+    assert.equal((await gitops("apply")).code, 0);
+    assert.equal(await image(), "ghcr.io/example/web:2.0.0");
+  });
+
+  it("an out-of-band scale and image change is drift, and --remediate undoes both", async () => {
+    const declared = (await cluster.get(DEPLOYMENT)).spec.replicas as number;
+    const scaled = await cluster.request("PUT", `${DEPLOYMENT}/scale`, { apiVersion: "autoscaling/v1", kind: "Scale", metadata: { name: "web", namespace: NS }, spec: { replicas: declared + 4 } });
+    assert.equal(scaled.status, 200, JSON.stringify(scaled.body));
+    // A read-modify-write, as `kubectl edit` does: the controllers may bump the object in between.
+    let edited = { status: 409, body: {} as unknown };
+    for (let attempt = 0; edited.status === 409 && attempt < 10; attempt++) {
+      const dep = await cluster.get(DEPLOYMENT);
+      dep.spec.template.spec.containers[0].image = "ghcr.io/example/web:hotfix-by-hand";
+      edited = await cluster.request("PUT", DEPLOYMENT, dep);
+    }
+    assert.equal(edited.status, 200, JSON.stringify(edited.body));
+
+    const found = await drift();
+    assert.equal(found.code, 2, found.stderr);
+    const change = found.result.changes.find((c: { type: string }) => c.type === "kubernetes:apps/v1:Deployment");
+    assert.ok(change, `the Deployment is reported: ${JSON.stringify(found.result.changes)}`);
+    const paths = change.diffs.map((d: { path: string }) => d.path).join(" ");
+    assert.match(paths, /replicas/);
+    assert.match(paths, /image/);
+
+    const fixed = await gitops("drift", "--stack", "local", "--remediate");
+    assert.equal(fixed.code, 0, fixed.stderr);
+    assert.equal(await image(), "ghcr.io/example/web:2.0.0");
+    assert.equal((await cluster.get(DEPLOYMENT)).spec.replicas, declared);
+    assert.equal(tags(repo.dir, "local")["gitops:command"], "remediate");
+    assert.equal((await drift()).code, 0);
+  });
+
+  it("a resource deleted by hand is drift, and --remediate recreates it", async () => {
+    const deleted = await cluster.request("DELETE", SERVICE);
+    assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
+    const found = await drift();
+    assert.equal(found.code, 2, found.stderr);
+    assert.ok(found.result.changes.some((c: { type: string; op: string }) => c.type === "kubernetes:core/v1:Service" && c.op === "delete"), JSON.stringify(found.result.changes));
+    const fixed = await gitops("drift", "--stack", "local", "--remediate");
+    assert.equal(fixed.code, 0, fixed.stderr);
+    assert.ok(await cluster.get(SERVICE), "the Service is back");
+    assert.equal((await drift()).code, 0);
+  });
+});
