@@ -3,6 +3,7 @@
  * the command modules; parses only when run directly, so tests can build it too.
  */
 import yargs from "yargs";
+import { agentCommand } from "./commands/agent";
 import { applyCommand } from "./commands/apply";
 import { driftCommand } from "./commands/drift";
 import { historyCommand } from "./commands/history";
@@ -16,7 +17,7 @@ import { ExitCode, GitopsError } from "./core/errors";
 export function buildParser(argv: string[]) {
   return yargs(argv)
     .scriptName("gitops")
-    .usage("$0 <command> [options]\n\nGitOps for Pulumi: preview on branches, apply from main, roll back, detect drift.")
+    .usage("$0 <command> [options]\n\nGitOps for Pulumi: preview on branches, apply from main, roll back, detect drift, or run as a pull-mode agent.")
     .option("repo", { type: "string", describe: "The repository to work on (default: the one containing the current directory)", global: true, requiresArg: true })
     .option("backend", { type: "string", describe: "State backend URL (default: $PULUMI_BACKEND_URL, else file://<repo>/.pulumi-gitops/state)", global: true, requiresArg: true })
     .option("debug", { type: "boolean", describe: "Verbose logs and stack traces", global: true })
@@ -29,6 +30,7 @@ export function buildParser(argv: string[]) {
     .command(unpinCommand)
     .command(unlockCommand)
     .command(driftCommand)
+    .command(agentCommand)
     .demandCommand(1, "Name a command; see gitops --help")
     .strict()
     .recommendCommands()

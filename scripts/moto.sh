@@ -2,7 +2,9 @@
 # Makes moto's S3-compatible server available for the live state-backend tests, in a Python venv in
 # a cache outside the repository:
 #   <cache>/moto/<version>/bin/moto_server
-# Opt-in: only test/cluster/s3-backend.test.ts needs it. Progress goes to stderr; the last line on
+# The venv also holds prometheus-client, the reference client's text-format parser, with which the
+# agent tests read /metrics (a JavaScript parser that keeps histogram labels was not to be had).
+# Opt-in: only the tests need it. Progress goes to stderr; the last line on
 # stdout is the venv's bin directory. Idempotent: a warm venv whose stamp matches returns at once.
 #
 # Usage: scripts/moto.sh [--force]   (--force reinstalls even when the cache is warm)
@@ -12,6 +14,7 @@ set -euo pipefail
 # dependencies are pinned too (constraints below, from `pip freeze` of a working install on
 # Python 3.11, 2026-11-28), so a new release of any of them cannot change the tests' S3.
 moto_version=5.2.5
+prometheus_client_version=0.26.0
 constraints=$(cat <<'PINS'
 annotated-types==0.8.0
 antlr4-python3-runtime==4.13.2
@@ -104,10 +107,10 @@ mkdir -p "$cache_root/moto"
 staging=$(mktemp -d "$cache_root/moto/.staging.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
 t0=$SECONDS
-say "installing moto[server]==$moto_version from PyPI into $venv"
+say "installing moto[server]==$moto_version and prometheus-client==$prometheus_client_version from PyPI into $venv"
 "$python" -m venv "$staging"
 printf '%s\n' "$constraints" >"$staging/constraints.txt"
-"$staging/bin/python" -m pip install --quiet --disable-pip-version-check -c "$staging/constraints.txt" "moto[server]==$moto_version"
+"$staging/bin/python" -m pip install --quiet --disable-pip-version-check -c "$staging/constraints.txt" "moto[server]==$moto_version" "prometheus-client==$prometheus_client_version"
 echo "$stamp" >"$staging/stamp"
 rm -rf "$venv"
 mv "$staging" "$venv"
@@ -117,5 +120,7 @@ trap - EXIT
 sed -i "s|$staging|$venv|g" "$bin/activate" "$venv/pyvenv.cfg" 2>/dev/null || true
 "$bin/moto_server" --help >/dev/null ||
   die "moto_server does not start from $bin" "run scripts/moto.sh --force"
+"$bin/python" -c 'import prometheus_client.parser' ||
+  die "prometheus_client does not import in $bin/python" "run scripts/moto.sh --force"
 say "moto $moto_version ready in $((SECONDS - t0)) s: $bin/moto_server"
 echo "$bin"

@@ -11,6 +11,7 @@ import { promisify } from "node:util";
 import type { Context } from "./context";
 import { GitopsError } from "./errors";
 import * as git from "./git";
+import type { Logger } from "./log";
 
 const run = promisify(execFile);
 
@@ -24,18 +25,22 @@ function sameFile(a: string, b: string): boolean {
   return fs.existsSync(a) && fs.existsSync(b) && fs.readFileSync(a).equals(fs.readFileSync(b));
 }
 
-async function installDependencies(ctx: Context, dir: string): Promise<boolean> {
+/**
+ * Gives checkout `dir` the dependencies its lockfile names: a link to `reuse`'s node_modules when
+ * the two lockfiles are identical, else `npm ci`. Returns whether it reused them.
+ */
+export async function installDependencies(log: Logger, dir: string, reuse: string): Promise<boolean> {
   const lock = "package-lock.json";
-  const current = path.join(ctx.repo, "node_modules");
-  if (sameFile(path.join(ctx.repo, lock), path.join(dir, lock)) && fs.existsSync(current)) {
+  const current = path.join(reuse, "node_modules");
+  if (sameFile(path.join(reuse, lock), path.join(dir, lock)) && fs.existsSync(current)) {
     fs.symlinkSync(fs.realpathSync(current), path.join(dir, "node_modules"));
     return true;
   }
-  ctx.log.info("the commit's lockfile differs from the current one: installing its dependencies (npm ci)");
+  log.info(`the lockfile differs from the one in ${reuse}: installing the dependencies of ${dir} (npm ci)`);
   try {
     await run("npm", ["ci", "--no-audit", "--no-fund", "--prefer-offline"], { cwd: dir, maxBuffer: 64 * 1024 * 1024 });
   } catch (err) {
-    throw new GitopsError(`cannot install the dependencies of that commit: ${(err as { stderr?: string }).stderr?.trim().split("\n").slice(-3).join(" ") ?? String(err)}`, "check that its package-lock.json installs (`npm ci` in a checkout of it), or roll back to another commit");
+    throw new GitopsError(`cannot install the dependencies of ${dir}: ${(err as { stderr?: string }).stderr?.trim().split("\n").slice(-3).join(" ") ?? String(err)}`, "check that the commit's package-lock.json installs (`npm ci` in a checkout of it); fix it in a new commit or choose another one");
   }
   return false;
 }
@@ -47,7 +52,7 @@ export async function withCheckout<T>(ctx: Context, commit: string, work: (c: Ch
   await git.addWorktree(ctx.repo, dir, commit);
   ctx.log.debug(`checked out ${commit.slice(0, 7)} in ${dir}`);
   try {
-    const reusedDependencies = await installDependencies(ctx, dir);
+    const reusedDependencies = await installDependencies(ctx.log, dir, ctx.repo);
     return await work({ dir, reusedDependencies });
   } finally {
     await git.removeWorktree(ctx.repo, dir).catch(() => fs.rmSync(dir, { recursive: true, force: true }));

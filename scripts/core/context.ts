@@ -32,7 +32,7 @@ export interface GlobalOptions {
 export const DEMO_PASSPHRASE = "pulumi-gitops-demo";
 
 /** This runner's installation, which holds the engine pins in tools/ (the repo it works on may not). */
-const INSTALL_DIR = path.resolve(__dirname, "..", "..");
+export const INSTALL_DIR = path.resolve(__dirname, "..", "..");
 
 /** The CLI version scripts/engine.sh provisions, read from the same pin. */
 export function pinnedCliVersion(installDir = INSTALL_DIR): string {

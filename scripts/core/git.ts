@@ -85,7 +85,7 @@ export async function fetchRemoteTip(dir: string, remote: string, branch: string
   try {
     await git(dir).fetch(remote, branch);
   } catch (err) {
-    throw new GitopsError(`cannot fetch ${branch} from the remote '${remote}': ${(err as Error).message.trim()}`, "check the remote's URL and credentials (`git remote -v`), or pass --remote to name another");
+    throw new GitopsError(redactUrls(`cannot fetch ${branch} from the remote '${remote}': ${(err as Error).message.trim()}`), "check the remote's URL and credentials (`git remote -v`), or pass --remote to name another");
   }
   return requireCommit(dir, `refs/remotes/${remote}/${branch}`, "remote branch");
 }
@@ -110,4 +110,33 @@ export async function removeWorktree(dir: string, path: string): Promise<void> {
 
 export async function pruneWorktrees(dir: string): Promise<void> {
   await git(dir).raw(["worktree", "prune"]);
+}
+
+/** `text` with the credentials of any URL in it (`https://user:token@host`) masked, for logs and errors. */
+export function redactUrls(text: string): string {
+  return text.replace(/(\w+:\/\/)[^/@\s]+@/g, "$1***@");
+}
+
+/** Clones one branch of `url` into `dir` for the agent, which owns that clone and nothing else. */
+export async function cloneBranch(url: string, dir: string, remote: string, branch: string): Promise<void> {
+  try {
+    await simpleGit().clone(url, dir, ["--origin", remote, "--branch", branch, "--single-branch"]);
+  } catch (err) {
+    throw new GitopsError(redactUrls(`cannot clone branch '${branch}' of ${url}: ${(err as Error).message.trim()}`), "check the URL, the branch name and the git credentials (`git ls-remote <url>` from the agent's host)");
+  }
+}
+
+/** The URL of a remote of `dir`, or undefined when it has none by that name. */
+export async function remoteUrl(dir: string, remote: string): Promise<string | undefined> {
+  const remotes = await git(dir).getRemotes(true);
+  return remotes.find((r) => r.name === remote)?.refs.fetch;
+}
+
+/**
+ * Makes `dir`'s `branch` exactly `commit`, discarding anything else in the working tree but ignored
+ * files (dependencies, local state). Only for a clone the caller owns.
+ */
+export async function resetBranchTo(dir: string, branch: string, commit: string): Promise<void> {
+  await git(dir).raw(["checkout", "--quiet", "--force", "-B", branch, commit]);
+  await git(dir).raw(["clean", "-fdq"]);
 }

@@ -1,0 +1,367 @@
+/**
+ * The pull-mode agent: keeps its own clone of one branch, applies each new commit with apply's code,
+ * checks drift on a timer, and does one thing at a time. A failed commit is retried with capped
+ * exponential backoff; a new commit resets the backoff at once. Everything it knows about what
+ * runs comes from the stacks' records, so a restart resumes where the last run stopped.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { apply } from "../core/apply";
+import { installDependencies } from "../core/checkout";
+import { createContext, INSTALL_DIR, type Context, type GlobalOptions } from "../core/context";
+import { drift, driftSummary } from "../core/drift";
+import { hasChanges, type StackResult } from "../core/engine";
+import { ExitCode, GitopsError, refused } from "../core/errors";
+import * as git from "../core/git";
+import type { Logger } from "../core/log";
+import { summaryLine } from "../core/report";
+import { RULES_FILE } from "../core/rules";
+import { status, type StackStatus } from "../core/status";
+import type { Handlers } from "./server";
+import { createMetrics, recordDrift, recordUpdates } from "./metrics";
+
+/** The agent's clone always calls its source this. */
+const REMOTE = "origin";
+
+export interface AgentOptions {
+  /** Git URL or path of the repository to follow. */
+  source: string;
+  branch: string;
+  /** Holds the agent's clone (`repo/`), its state when the backend is the embedded one, and its pid file. */
+  workDir: string;
+  intervalMs: number;
+  /** 0 turns drift checks off. */
+  driftIntervalMs: number;
+  remediate: boolean;
+  backoffBaseMs: number;
+  backoffCapMs: number;
+  /** Seconds to wait for another runner's lock on a stack. */
+  lockTimeout: number;
+  /** Backend, log level: as for every gitops command. */
+  global: GlobalOptions;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface AgentState {
+  source: string;
+  branch: string;
+  ready: boolean;
+  /** What the agent is doing now. */
+  busy?: "sync" | "drift";
+  /** The branch's tip at the last fetch. */
+  head?: string;
+  lastSync?: { commit: string; time: string; outcome: "applied" | "in_sync" | "failed" };
+  /** A commit that failed and waits out its backoff; cleared by a success or a new commit. */
+  failure?: { commit: string; attempts: number; error: string; retryAt: string; backoffSeconds: number };
+  lastFetchError?: string;
+  lastDrift?: { time: string; drifted: string[]; remediated: string[]; failed: string[] };
+}
+
+/** The wait before attempt `attempts + 1` of a failed commit: base, 2×base, 4×base ... up to cap. */
+export function backoffDelay(attempts: number, baseMs: number, capMs: number): number {
+  return Math.min(capMs, baseMs * 2 ** Math.max(0, attempts - 1));
+}
+
+const short = (commit: string) => commit.slice(0, 7);
+const seconds = (ms: number) => (ms >= 60_000 ? `${+(ms / 60_000).toFixed(1)}m` : `${+(ms / 1000).toFixed(1)}s`);
+
+export class Agent {
+  readonly metrics = createMetrics();
+  private readonly clone: string;
+  private readonly pidFile: string;
+  private readonly state: AgentState;
+  private stacks: StackStatus[] = [];
+  private readonly wanted = { sync: false, drift: false };
+  private running?: Promise<void>;
+  private stopping = false;
+  private readonly abort = new AbortController();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private retryTimer?: NodeJS.Timeout;
+  private retryAt = 0;
+
+  constructor(
+    private readonly o: AgentOptions,
+    private readonly log: Logger,
+  ) {
+    this.clone = path.join(o.workDir, "repo");
+    this.pidFile = path.join(o.workDir, "agent.pid");
+    this.state = { source: git.redactUrls(o.source), branch: o.branch, ready: false };
+  }
+
+  /** Takes the work dir, or refuses when another live agent has it: one agent per clone and state. */
+  claim(): void {
+    fs.mkdirSync(this.o.workDir, { recursive: true });
+    this.takeWorkDir();
+  }
+
+  /** Opens or makes the clone, then syncs now and on every interval. */
+  async start(): Promise<void> {
+    await this.prepareClone();
+    this.timers.push(setInterval(() => this.request("sync", "interval"), this.o.intervalMs));
+    if (this.o.driftIntervalMs > 0) this.timers.push(setInterval(() => this.request("drift", "drift interval"), this.o.driftIntervalMs));
+    this.request("sync", "start");
+  }
+
+  /** Queues a sync or a drift check; requests made while one is queued or running merge into it. */
+  request(kind: "sync" | "drift", reason: string): void {
+    if (this.stopping) return;
+    this.log.debug(`${kind} requested (${reason})`);
+    this.wanted[kind] = true;
+    this.kick();
+  }
+
+  /**
+   * Stops taking work and waits up to `timeoutMs` for the running sync or drift check; past that,
+   * stops the engine gracefully (the stack stays consistent and the next start redoes the update).
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.retryTimer);
+    const running = this.running;
+    if (running) {
+      this.log.info(`waiting up to ${seconds(timeoutMs)} for the running ${this.state.busy ?? "work"} to finish`);
+      let timer: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([running.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)))]);
+      clearTimeout(timer);
+      if (!finished) {
+        this.log.warn("still running: stopping the engine gracefully; the next start finishes the job");
+        this.abort.abort();
+        await running;
+      }
+    }
+    this.releaseWorkDir();
+  }
+
+  snapshot(): { agent: AgentState; stacks: StackStatus[] } {
+    return { agent: { ...this.state }, stacks: this.stacks };
+  }
+
+  /** The HTTP server's view of the agent. */
+  handlers(webhookSecret: Buffer | undefined): Handlers {
+    return {
+      ready: () => this.state.ready,
+      status: () => this.snapshot(),
+      metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
+      push: (event) => {
+        this.metrics.webhooks.inc({ result: "accepted" });
+        this.request("sync", `webhook${event ? ` (${event})` : ""}`);
+      },
+      refusedHook: () => {
+        this.metrics.webhooks.inc({ result: "unauthorized" });
+        this.log.warn("refused a webhook with a missing or wrong signature");
+      },
+      webhookSecret,
+    };
+  }
+
+  private kick(): void {
+    if (this.running || this.stopping) return;
+    this.running = this.drain().finally(() => {
+      this.running = undefined;
+      if (this.wanted.sync || this.wanted.drift) this.kick();
+    });
+  }
+
+  /** One thing at a time: syncs first, then drift checks, until nothing is wanted. */
+  private async drain(): Promise<void> {
+    while (!this.stopping && (this.wanted.sync || this.wanted.drift)) {
+      const kind = this.wanted.sync ? "sync" : "drift";
+      this.wanted[kind] = false;
+      this.state.busy = kind;
+      try {
+        if (kind === "sync") await this.sync();
+        else await this.checkDrift();
+      } catch (err) {
+        // A bug, not a user's mistake: say so loudly, keep the agent alive for the next commit.
+        this.log.error(`${kind} failed unexpectedly: ${(err as Error)?.stack ?? String(err)}`);
+      } finally {
+        this.state.busy = undefined;
+      }
+    }
+  }
+
+  private takeWorkDir(): void {
+    try {
+      fs.writeFileSync(this.pidFile, String(process.pid), { flag: "wx" });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    const pid = Number(fs.readFileSync(this.pidFile, "utf8"));
+    if (pid && pid !== process.pid && alive(pid)) {
+      throw refused(`another agent (pid ${pid}) works in ${this.o.workDir}`, "one agent per work dir, so that only one update ever runs: stop that one, or pass another --work-dir");
+    }
+    fs.writeFileSync(this.pidFile, String(process.pid));
+  }
+
+  releaseWorkDir(): void {
+    if (fs.existsSync(this.pidFile) && fs.readFileSync(this.pidFile, "utf8") === String(process.pid)) fs.rmSync(this.pidFile);
+  }
+
+  private async prepareClone(): Promise<void> {
+    if (!fs.existsSync(path.join(this.clone, ".git"))) {
+      this.log.info(`cloning ${this.o.branch} of ${this.state.source} into ${this.clone}`);
+      fs.rmSync(this.clone, { recursive: true, force: true });
+      await git.cloneBranch(this.o.source, this.clone, REMOTE, this.o.branch);
+      return;
+    }
+    const url = await git.remoteUrl(this.clone, REMOTE);
+    if (url !== this.o.source) {
+      throw new GitopsError(git.redactUrls(`${this.clone} is a clone of ${url ?? "nothing"}, not of ${this.o.source}`), "give each repository its own --work-dir, or remove that directory to let the agent clone again");
+    }
+    this.log.info(`resuming with the clone in ${this.clone}`);
+  }
+
+  /** The clone's dependencies, installed again only when its lockfile changes. */
+  private async dependencies(): Promise<void> {
+    const lock = path.join(this.clone, "package-lock.json");
+    const stamp = path.join(this.o.workDir, "installed-package-lock.json");
+    const modules = path.join(this.clone, "node_modules");
+    const text = fs.existsSync(lock) ? fs.readFileSync(lock, "utf8") : "";
+    if (fs.existsSync(modules) && fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === text) return;
+    fs.rmSync(modules, { recursive: true, force: true });
+    const reused = await installDependencies(this.log, this.clone, INSTALL_DIR);
+    this.log.info(reused ? "dependencies: the agent's own (identical lockfile)" : "dependencies installed from the commit's lockfile");
+    fs.writeFileSync(stamp, text);
+  }
+
+  private async context(): Promise<Context> {
+    return createContext({ ...this.o.global, repo: this.clone }, this.o.env, this.clone);
+  }
+
+  private async sync(): Promise<void> {
+    let tip: string;
+    try {
+      tip = await git.fetchRemoteTip(this.clone, REMOTE, this.o.branch);
+      this.state.lastFetchError = undefined;
+    } catch (err) {
+      if (!(err instanceof GitopsError)) throw err;
+      this.metrics.fetchFailures.inc();
+      this.state.lastFetchError = err.message;
+      this.log.warn(`${err.message}; trying again at the next interval`);
+      return;
+    }
+    this.state.head = tip;
+    const failed = this.state.failure;
+    if (failed && failed.commit !== tip) {
+      this.log.info(`new commit ${short(tip)}: the backoff of ${short(failed.commit)} is reset`);
+      this.clearFailure();
+    } else if (failed && Date.now() < this.retryAt) {
+      this.log.debug(`${short(tip)} failed before; next attempt at ${failed.retryAt}`);
+      this.metrics.syncs.inc({ outcome: "backoff" });
+      return;
+    }
+    let outcome: "applied" | "in_sync" | "failed";
+    let error: GitopsError | undefined;
+    try {
+      await git.resetBranchTo(this.clone, this.o.branch, tip);
+      await this.dependencies();
+      const ctx = await this.context();
+      if (ctx.rules.protectedBranch !== this.o.branch) {
+        throw refused(`${RULES_FILE} at ${short(tip)} protects '${ctx.rules.protectedBranch}', but the agent follows '${this.o.branch}'`, `deploy only from the protected branch: run the agent with --branch ${ctx.rules.protectedBranch}`);
+      }
+      const out = await apply(ctx, { lockTimeout: this.o.lockTimeout, signal: this.abort.signal });
+      recordUpdates(this.metrics, out.results, ctx.now());
+      for (const r of out.results) this.log.info(summaryLine(r));
+      if (out.refusal) throw out.refusal;
+      const bad = out.results.filter((r) => r.status === "failed");
+      if (bad.length) {
+        const why = bad.map((r) => `${r.stack}: ${r.error?.split("\n")[0] ?? "failed"}`).join("; ");
+        throw new GitopsError(`applying ${short(tip)} failed (${why})`, "the stacks keep what they ran before; push a fix");
+      }
+      outcome = out.results.some((r) => r.status === "succeeded") ? "applied" : "in_sync";
+    } catch (err) {
+      if (!(err instanceof GitopsError)) throw err;
+      // apply fetches again before deploying; a push in between makes it refuse a tip that is no
+      // longer the branch's. That is no failure of the commit: sync the new tip.
+      if (err.exitCode === ExitCode.refused && (await git.resolveCommit(this.clone, `refs/remotes/${REMOTE}/${this.o.branch}`)) !== tip) {
+        this.log.info(`${this.o.branch} moved past ${short(tip)} during the sync: syncing the new tip`);
+        this.wanted.sync = true;
+        return;
+      }
+      outcome = "failed";
+      error = err;
+    }
+    // Records first, so that /status never shows the new outcome next to the old records.
+    await this.refreshStatus();
+    if (error) this.fail(tip, error);
+    else {
+      if (this.state.failure) this.log.info(`${short(tip)} applied after ${this.state.failure.attempts} failed attempt(s)`);
+      this.clearFailure();
+    }
+    this.state.lastSync = { commit: tip, time: new Date().toISOString(), outcome };
+    this.metrics.syncs.inc({ outcome });
+    this.state.ready = true;
+    this.metrics.ready.set(1);
+  }
+
+  private fail(commit: string, err: GitopsError): void {
+    if (this.abort.signal.aborted) {
+      this.log.warn(`the update of ${short(commit)} was stopped by the shutdown; the next start applies it again`);
+      return;
+    }
+    const attempts = (this.state.failure?.commit === commit ? this.state.failure.attempts : 0) + 1;
+    const delay = backoffDelay(attempts, this.o.backoffBaseMs, this.o.backoffCapMs);
+    this.retryAt = Date.now() + delay;
+    this.state.failure = { commit, attempts, error: `${err.message}\n${err.hint}`, retryAt: new Date(this.retryAt).toISOString(), backoffSeconds: delay / 1000 };
+    this.metrics.backoff.set(delay / 1000);
+    this.log.error(`${err.message}\nhint: ${err.hint}\nattempt ${attempts} for ${short(commit)}; the next in ${seconds(delay)}, or at once when a new commit arrives`);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.request("sync", "backoff elapsed"), delay);
+  }
+
+  private clearFailure(): void {
+    this.state.failure = undefined;
+    this.retryAt = 0;
+    clearTimeout(this.retryTimer);
+    this.metrics.backoff.set(0);
+  }
+
+  private async checkDrift(): Promise<void> {
+    if (!this.state.lastSync) return;
+    const ctx = await this.context();
+    let results: StackResult[];
+    try {
+      ({ results } = await drift(ctx, { remediate: this.o.remediate, signal: this.abort.signal }));
+    } catch (err) {
+      // A guard refused remediation (typically: a new commit landed since the last sync); the next sync handles it.
+      if (!(err instanceof GitopsError)) throw err;
+      this.log.warn(`drift check skipped: ${err.message}`);
+      return;
+    }
+    recordDrift(this.metrics, results);
+    recordUpdates(this.metrics, results, ctx.now());
+    const of = (p: (r: StackResult) => boolean) => results.filter(p).map((r) => r.stack);
+    this.state.lastDrift = {
+      time: new Date().toISOString(),
+      drifted: of((r) => r.operation === "drift" && r.status === "succeeded" && hasChanges(r)),
+      remediated: of((r) => r.operation === "update" && r.status === "succeeded"),
+      failed: of((r) => r.status === "failed"),
+    };
+    for (const r of results) {
+      if (r.status === "failed") this.log.error(`${r.stack}: drift ${r.operation === "drift" ? "check" : "remediation"} failed: ${r.error?.split("\n")[0]}`);
+      else if (r.operation === "drift" && hasChanges(r)) this.log.warn(`${r.stack} drifted: ${driftSummary(r)}${this.o.remediate ? "" : " (detect only; run with --remediate to restore)"}`);
+      else if (r.operation === "update") this.log.info(`${r.stack}: ${r.reason}`);
+    }
+    await this.refreshStatus();
+  }
+
+  private async refreshStatus(): Promise<void> {
+    try {
+      this.stacks = await status(await this.context());
+    } catch (err) {
+      if (!(err instanceof GitopsError)) throw err;
+      this.log.warn(`status not refreshed: ${err.message}`);
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,64 @@
+// The agent's small pure parts: backoff schedule, durations, listen addresses, webhook signatures.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
+import { backoffDelay } from "../../scripts/agent/agent";
+import { parseListen, validSignature } from "../../scripts/agent/server";
+import { parseDuration } from "../../scripts/commands/agent";
+import { ExitCode, GitopsError } from "../../scripts/core/errors";
+import { redactUrls } from "../../scripts/core/git";
+
+test("backoffDelay doubles from the base and stops at the cap", () => {
+  const schedule = [1, 2, 3, 4, 5, 6, 20].map((n) => backoffDelay(n, 30_000, 600_000));
+  assert.deepEqual(schedule, [30_000, 60_000, 120_000, 240_000, 480_000, 600_000, 600_000]);
+  assert.equal(backoffDelay(0, 1000, 5000), 1000, "no attempt yet waits the base");
+  assert.equal(backoffDelay(3, 1000, 500), 500, "a cap below the base wins");
+});
+
+test("parseDuration reads bare seconds, units and compounds", () => {
+  assert.equal(parseDuration("interval", "90"), 90_000);
+  assert.equal(parseDuration("interval", "250ms"), 250);
+  assert.equal(parseDuration("interval", "1.5s"), 1500);
+  assert.equal(parseDuration("interval", "15m"), 900_000);
+  assert.equal(parseDuration("interval", "1h30m"), 5_400_000);
+  assert.equal(parseDuration("drift-interval", "0"), 0);
+});
+
+test("parseDuration names the option and the bad value", () => {
+  for (const bad of ["", "ten", "10 minutes", "5d", "-1s", "1m x"]) {
+    assert.throws(
+      () => parseDuration("backoff-cap", bad),
+      (err: unknown) => err instanceof GitopsError && err.exitCode === ExitCode.usage && err.message.includes(`--backoff-cap '${bad}'`),
+      bad,
+    );
+  }
+});
+
+test("parseListen splits host and port, IPv6 in brackets", () => {
+  assert.deepEqual(parseListen("127.0.0.1:9464"), { host: "127.0.0.1", port: 9464 });
+  assert.deepEqual(parseListen("[::1]:0"), { host: "::1", port: 0 });
+  for (const bad of ["9464", "localhost", "127.0.0.1:", "127.0.0.1:70000", "::1:9464"]) {
+    assert.throws(() => parseListen(bad), (err: unknown) => err instanceof GitopsError && err.message.includes(`'${bad}'`), bad);
+  }
+});
+
+test("validSignature accepts only the HMAC-SHA256 of the exact body", () => {
+  const secret = Buffer.from("s3cret");
+  const body = Buffer.from('{"ref":"refs/heads/main"}');
+  const sign = (key: Buffer, data: Buffer) => `sha256=${createHmac("sha256", key).update(data).digest("hex")}`;
+  assert.equal(validSignature(secret, body, sign(secret, body)), true);
+  assert.equal(validSignature(secret, body, sign(secret, body).toUpperCase().replace("SHA256=", "sha256=")), true, "hex case does not matter");
+  assert.equal(validSignature(secret, body, sign(Buffer.from("other"), body)), false, "another key");
+  assert.equal(validSignature(secret, Buffer.from(body.toString() + " "), sign(secret, body)), false, "another body");
+  assert.equal(validSignature(secret, body, undefined), false, "no header");
+  assert.equal(validSignature(secret, body, sign(secret, body).replace("sha256=", "sha1=")), false, "another algorithm");
+  assert.equal(validSignature(secret, body, sign(secret, body).slice(0, -2)), false, "truncated");
+});
+
+test("redactUrls masks the credentials of every URL and nothing else", () => {
+  assert.equal(
+    redactUrls("cannot clone https://bot:ghp_s3cret@git.example.com/infra.git or ssh://git@host/x.git; see https://example.com/docs"),
+    "cannot clone https://***@git.example.com/infra.git or ssh://***@host/x.git; see https://example.com/docs",
+  );
+  assert.equal(redactUrls("/srv/git/infra.git"), "/srv/git/infra.git");
+});
