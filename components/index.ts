@@ -2,3 +2,4 @@ export * from "./webService";
 export * from "./tenantNamespace";
 export * from "./artifactBucket";
 export * from "./deployerRole";
+export * from "./gitopsAgent";
