@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { afterEach, beforeEach, describe, it } from "node:test";
+import { killProcessesUnder } from "../fixtures/proc";
 import { gitops, startCli, type CliResult } from "../helpers/cli";
 import { pulumi, resources } from "../helpers/pulumi";
 import { createRepo, type TestRepo } from "../helpers/repo";
@@ -44,6 +45,8 @@ describe("interruption", () => {
       const engine = execFileSync("pgrep", ["-P", String(pid), "-x", "pulumi"], { encoding: "utf8" }).trim().split("\n").map(Number);
       for (const p of engine) process.kill(p, "SIGKILL");
       process.kill(pid, "SIGKILL");
+      // A crash takes the plugins too; they run in process groups of their own, found by directory.
+      killProcessesUnder(repo.dir);
     });
     assert.equal(first.signal, "SIGKILL");
     const second = await gitops(repo.dir, "apply");
