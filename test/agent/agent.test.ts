@@ -10,7 +10,8 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startGitDaemon, type GitDaemon } from "../fixtures/gitDaemon";
 import { parseMetrics, startAgent } from "../helpers/agent";
-import { createFileRepo, fileStackYaml, type TestRepo } from "../helpers/repo";
+import { gitops } from "../helpers/cli";
+import { createFileRepo, fileStackYaml, git, type TestRepo } from "../helpers/repo";
 
 function push(repo: TestRepo, content: string | undefined, message: string): string {
   repo.write("stacks/Pulumi.dev.yaml", fileStackYaml(content));
@@ -134,5 +135,29 @@ describe("gitops agent", () => {
     assert.ok(two instanceof Error, "the second agent must not start");
     assert.match(two.message, new RegExp(`another agent \\(pid ${one.pid}\\) works in`));
     assert.equal((await one.stop()).code, 0);
+  });
+
+  it("keeps a rolled-back stack on its pin: new commits skip it, --remediate restores the pinned commit", async (t) => {
+    const clone = path.join(workDir, "repo");
+    const target = git(clone, "rev-parse", "HEAD~1");
+    // An operator rolls back where the agent runs (its clone and state), as with kubectl exec.
+    const rollback = await gitops(clone, "rollback", "--stack", "dev", "--to", target, "--yes");
+    assert.equal(rollback.code, 0, rollback.stderr);
+    const pinned = greeting();
+    assert.notEqual(pinned, "webhooked");
+
+    const agent = await startAgent(t, workDir, ["--repo", url, "--interval", "1s", "--drift-interval", "1s", "--remediate"]);
+    const newer = push(repo, "not while pinned", "a commit made while dev is pinned");
+    await agent.waitFor("the new commit synced", async () => (await agent.status()).agent.lastSync?.commit === newer);
+    const row = (await agent.status()).stacks[0];
+    assert.equal(row.pin, target);
+    assert.equal(row.commit, target, "the pinned stack was not applied");
+    assert.match(agent.output(), /dev: skip, pinned to/);
+    assert.equal(greeting(), pinned);
+
+    fs.writeFileSync(path.join(clone, "target", "greeting.txt"), "tampered while pinned");
+    await agent.waitFor("the drift remediated to the pinned commit", () => greeting() === pinned);
+    assert.equal((await agent.status()).stacks[0].commit, target);
+    assert.equal((await agent.stop()).code, 0);
   });
 });
