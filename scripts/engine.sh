@@ -93,22 +93,39 @@ go_build() { # <wrapper dir> <package> <output> <ldflags>
   (cd "$1" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w $4" -o "$3" "$2")
 }
 
+# module_dir <module dir> <module>: where the module's source is, downloading it first (`go list -m`
+# alone prints an empty Dir for a module that is not in the cache yet, as on a cold machine).
+module_dir() {
+  local dir
+  dir=$(cd "$1" && GOFLAGS=-mod=mod go mod download -json "$2" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+  [ -n "$dir" ] && [ -d "$dir" ] || { say "cannot find the source of $2"; return 1; }
+  echo "$dir"
+}
+
+# complete: every file the engine needs is in the staging directory (a step that failed inside
+# `if` does not stop the script, so the result is checked, not assumed).
+complete() {
+  for f in bin/pulumi bin/pulumi-language-nodejs bin/pulumi-resource-pulumi-nodejs "$provider"; do
+    [ -x "$staging/$f" ] || { say "missing after the build: $f"; return 1; }
+  done
+}
+
 from_modules() {
   command -v go >/dev/null || return 1
   local t0=$SECONDS
   say "building from Go modules through the module proxy (cold: 4 to 6 minutes on 2 cores)"
   say "1/3 pulumi $cli_version"
   go_build "$tools/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$staging/bin/pulumi" \
-    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$cli_version"
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$cli_version" || return 1
   say "2/3 pulumi-language-nodejs (sdk $host_version)"
   go_build "$tools/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
     "$staging/bin/pulumi-language-nodejs" \
-    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$host_version"
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$host_version" || return 1
   # Programs with dynamic providers need the Node.js SDK's provider launcher, a script that release
   # archives ship next to the CLI; the CLI's own SDK module holds the same file.
   local sdk
-  sdk=$(cd "$tools/pulumi" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
-  install -m 755 "$sdk/nodejs/dist/pulumi-resource-pulumi-nodejs" "$staging/bin/"
+  sdk=$(module_dir "$tools/pulumi" github.com/pulumi/pulumi/sdk/v3) || return 1
+  install -m 755 "$sdk/nodejs/dist/pulumi-resource-pulumi-nodejs" "$staging/bin/" || return 1
   say "3/3 pulumi-resource-kubernetes $k8s_version (source $k8s_module_version)"
   # The provider's main package embeds files that its generate.go writes; build a copy of that
   # package inside a scratch copy of the wrapper module.
@@ -116,17 +133,17 @@ from_modules() {
   mkdir -p "$work"
   cp "$tools/pulumi-resource-kubernetes/go.mod" "$tools/pulumi-resource-kubernetes/go.sum" "$work/"
   local src
-  src=$(cd "$work" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)
-  cp "$src"/cmd/pulumi-resource-kubernetes/{main.go,generate.go,schema.json,terraform-mapping.json} "$work/"
+  src=$(module_dir "$work" github.com/pulumi/pulumi-kubernetes/provider/v4) || return 1
+  cp "$src"/cmd/pulumi-resource-kubernetes/{main.go,generate.go,schema.json,terraform-mapping.json} "$work/" || return 1
   chmod u+w "$work"/*
-  (cd "$work" && VERSION="$k8s_version" GOFLAGS=-mod=mod go run generate.go)
+  (cd "$work" && VERSION="$k8s_version" GOFLAGS=-mod=mod go run generate.go) || return 1
   go_build "$work" . "$staging/$provider" \
-    "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$k8s_version"
+    "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$k8s_version" || return 1
   rm -rf "$work"
   say "built in $((SECONDS - t0)) s"
 }
 
-if from_installed || from_release || from_modules; then
+if { from_installed || from_release || from_modules; } && complete; then
   echo "$stamp" >"$staging/stamp"
   rm -rf "$engine_dir"
   mv "$staging" "$engine_dir"
@@ -134,6 +151,6 @@ if from_installed || from_release || from_modules; then
   say "engine ready: $bin ($("$bin/pulumi" version))"
   echo "$bin"
 else
-  die "no Pulumi engine: pulumi $cli_version is not installed, the release site is unreachable and Go is not installed" \
-    "install Pulumi $cli_version (https://www.pulumi.com/docs/install/) or Go 1.24+ with access to a Go module proxy, then run this again"
+  die "no Pulumi engine: pulumi $cli_version is not installed, the release site is unreachable, and the build from Go modules failed (see above) or Go is not installed" \
+    "fix what the build printed and run this again, or install Pulumi $cli_version (https://www.pulumi.com/docs/install/) or Go 1.24+ with access to a Go module proxy, then run this again"
 fi
