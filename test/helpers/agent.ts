@@ -29,8 +29,8 @@ export interface AgentRun {
   metric(name: string, labels?: Record<string, string>): Promise<number | undefined>;
   /** POSTs a push event to /hooks/git, signed with `secret` unless it is undefined. */
   hook(body: string, secret?: string): Promise<Response>;
-  /** Resolves as soon as the agent's log matches `pattern` (checked on every chunk, no polling delay). */
-  logged(pattern: RegExp): Promise<void>;
+  /** Resolves as soon as the agent's log matches `pattern` (checked on every chunk, no polling delay); fails when the agent exits or time runs out first. */
+  logged(pattern: RegExp, timeoutMs?: number): Promise<void>;
   /** Polls `probe` until it holds; fails with the agent's output if it exits or time runs out. */
   waitFor(what: string, probe: () => Promise<boolean> | boolean, timeoutMs?: number): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<CliResult>;
@@ -98,7 +98,17 @@ export async function startAgent(t: TestContext, workDir: string, args: string[]
       if (secret !== undefined) headers["x-hub-signature-256"] = `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
       return fetch(`${base}/hooks/git`, { method: "POST", headers, body });
     },
-    logged: (pattern) => (pattern.test(output) ? Promise.resolve() : new Promise((resolve, reject) => watchers.push({ pattern, resolve, reject }))),
+    logged: (pattern, timeoutMs = 180_000) => {
+      if (pattern.test(output)) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          watchers.splice(watchers.indexOf(watcher), 1);
+          reject(new Error(`the agent did not log ${pattern} within ${timeoutMs / 1000} s; it said:\n${output.slice(-4000)}`));
+        }, timeoutMs);
+        const watcher = { pattern, resolve: () => (clearTimeout(timer), resolve()), reject: (err: Error) => (clearTimeout(timer), reject(err)) };
+        watchers.push(watcher);
+      });
+    },
     waitFor: async (what, probe, timeoutMs = 90_000) => {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
