@@ -113,7 +113,7 @@ complete() {
 from_modules() {
   command -v go >/dev/null || return 1
   local t0=$SECONDS
-  say "building from Go modules through the module proxy (cold: 4 to 6 minutes on 2 cores)"
+  say "building from Go modules through the module proxy (cold: about 9 minutes on 2 cores, downloads included)"
   say "1/3 pulumi $cli_version"
   go_build "$tools/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$staging/bin/pulumi" \
     "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$cli_version" || return 1

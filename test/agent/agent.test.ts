@@ -91,7 +91,7 @@ describe("gitops agent", () => {
   });
 
   it("syncs at once on a signed webhook, refuses unsigned ones, and reports drift between syncs", async (t) => {
-    const secretFile = path.join(workDir, "..", `${path.basename(workDir)}-webhook`);
+    const secretFile = path.join(workDir, "webhook-secret");
     fs.writeFileSync(secretFile, "s3cr3t-hook\n");
     const before = repo.git("rev-parse", "HEAD");
     const agent = await startAgent(t, workDir, ["--repo", url, "--interval", "1h", "--drift-interval", "1s", "--webhook-secret-file", secretFile]);
@@ -116,7 +116,6 @@ describe("gitops agent", () => {
     assert.match(agent.output(), /dev drifted: greeting \(content\) \(detect only/);
     assert.equal(greeting(), "tampered", "detection changes nothing");
     assert.equal((await agent.stop()).code, 0);
-    fs.rmSync(secretFile);
   });
 
   it("with --remediate, restores what the stack's commit declares", async (t) => {
