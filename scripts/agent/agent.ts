@@ -330,6 +330,8 @@ export class Agent {
       this.log.warn(`drift check skipped: ${err.message}`);
       return;
     }
+    // Records first, so that /status never shows this check next to the old records.
+    await this.refreshStatus();
     recordDrift(this.metrics, results);
     recordUpdates(this.metrics, results, ctx.now());
     const of = (p: (r: StackResult) => boolean) => results.filter(p).map((r) => r.stack);
@@ -344,7 +346,6 @@ export class Agent {
       else if (r.operation === "drift" && hasChanges(r)) this.log.warn(`${r.stack} drifted: ${driftSummary(r)}${this.o.remediate ? "" : " (detect only; run with --remediate to restore)"}`);
       else if (r.operation === "update") this.log.info(`${r.stack}: ${r.reason}`);
     }
-    await this.refreshStatus();
   }
 
   private async refreshStatus(): Promise<void> {

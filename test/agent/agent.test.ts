@@ -154,9 +154,15 @@ describe("gitops agent", () => {
     assert.match(agent.output(), /dev: skip, pinned to/);
     assert.equal(greeting(), pinned);
 
+    const before = (await agent.metric("gitops_stack_drift_checks_total", { stack: "dev", result: "remediated" })) ?? 0;
     fs.writeFileSync(path.join(clone, "target", "greeting.txt"), "tampered while pinned");
-    await agent.waitFor("the drift remediated to the pinned commit", () => greeting() === pinned);
-    assert.equal((await agent.status()).stacks[0].commit, target);
+    await agent.waitFor("the drift remediated to the pinned commit", async () => ((await agent.metric("gitops_stack_drift_checks_total", { stack: "dev", result: "remediated" })) ?? 0) > before);
+    assert.equal(greeting(), pinned);
+    const served = (await agent.status()).stacks;
+    assert.equal(served[0].commit, target);
     assert.equal((await agent.stop()).code, 0);
+    const cli = await gitops(clone, "status", "--json");
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.deepEqual(served, JSON.parse(cli.stdout), "/status serves what `gitops status --json` prints");
   });
 });
