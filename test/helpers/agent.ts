@@ -1,11 +1,11 @@
 /** Runs `gitops agent` as a child process and talks to it over its HTTP surface, as an operator would. */
+import { execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import * as os from "node:os";
-import type { TestContext } from "node:test";
-import { execFileSync } from "node:child_process";
 import * as path from "node:path";
+import type { TestContext } from "node:test";
+import { atExit, freePort, killProcessesUnder } from "../fixtures/proc";
 import { motoBin } from "../fixtures/s3";
-import { killProcessesUnder, freePort, atExit } from "../fixtures/proc";
 import { startCli, type CliResult } from "./cli";
 
 export interface AgentStatus {
