@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
+import { durationMs } from "../config/duration";
 import { appLabels, controlAnnotations, hardenedContainerSecurityContext, ImageRef, imageReference, ResourceList } from "./webService";
 
 /** Port of the agent's HTTP endpoints (/healthz, /readyz, /metrics, /status, /hooks/git). */
@@ -22,7 +23,6 @@ export const DEFAULT_AGENT_COMMAND: readonly string[] = ["node", "bin/gitops", "
 export const GRACE_MARGIN_SECONDS = 30;
 
 const WEBHOOK_SECRET_FILE = "webhook-secret";
-const MS_PER_UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const branchPattern = /^[A-Za-z0-9_./-]+$/;
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -94,13 +94,10 @@ export interface GitOpsAgentArgs {
  * is seconds). Throws on anything else, and on zero unless allowed.
  */
 export function durationSeconds(what: string, d: string, o: { allowZero?: boolean } = {}): number {
-  const text = d.trim();
-  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)?/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text)
-    throw new Error(`${what} must be a duration like 90, 90s, 15m or 1h30m (got ${JSON.stringify(d)})`);
-  const seconds = parts.reduce((ms, p) => ms + Number(p[1]) * MS_PER_UNIT[p[2] ?? "s"], 0) / 1000;
-  if (seconds === 0 && !o.allowZero) throw new Error(`${what} must be longer than zero (got ${d})`);
-  return seconds;
+  const ms = durationMs(d);
+  if (ms === undefined) throw new Error(`${what} must be a duration like 90, 90s, 15m or 1h30m (got ${JSON.stringify(d)})`);
+  if (ms === 0 && !o.allowZero) throw new Error(`${what} must be longer than zero (got ${d})`);
+  return ms / 1000;
 }
 
 /** The options `agentArgs` reads, with the component's defaults. */

@@ -254,10 +254,11 @@ export class Agent {
     }
     let outcome: "applied" | "in_sync" | "failed";
     let error: GitopsError | undefined;
+    let ctx: Context | undefined;
     try {
       await git.resetBranchTo(this.clone, this.o.branch, tip);
       await this.dependencies();
-      const ctx = await this.context();
+      ctx = await this.context();
       if (ctx.rules.protectedBranch !== this.o.branch) {
         throw refused(`${RULES_FILE} at ${short(tip)} protects '${ctx.rules.protectedBranch}', but the agent follows '${this.o.branch}'`, `deploy only from the protected branch: run the agent with --branch ${ctx.rules.protectedBranch}`);
       }
@@ -284,7 +285,7 @@ export class Agent {
       error = err;
     }
     // Records first, so that /status never shows the new outcome next to the old records.
-    await this.refreshStatus();
+    await this.refreshStatus(ctx);
     if (error) this.fail(tip, error);
     else {
       if (this.state.failure) this.log.info(`${short(tip)} applied after ${this.state.failure.attempts} failed attempt(s)`);
@@ -331,7 +332,7 @@ export class Agent {
       return;
     }
     // Records first, so that /status never shows this check next to the old records.
-    await this.refreshStatus();
+    await this.refreshStatus(ctx);
     recordDrift(this.metrics, results);
     recordUpdates(this.metrics, results, ctx.now());
     const of = (p: (r: StackResult) => boolean) => results.filter(p).map((r) => r.stack);
@@ -348,9 +349,10 @@ export class Agent {
     }
   }
 
-  private async refreshStatus(): Promise<void> {
+  /** Reads the stacks' records again, with the context of the work just done when there is one. */
+  private async refreshStatus(ctx?: Context): Promise<void> {
     try {
-      this.stacks = await status(await this.context());
+      this.stacks = await status(ctx ?? (await this.context()));
     } catch (err) {
       if (!(err instanceof GitopsError)) throw err;
       this.log.warn(`status not refreshed: ${err.message}`);

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { createHash } from "node:crypto";
 import type { Server } from "node:http";
 import type { CommandModule } from "yargs";
+import { durationMs } from "../../config/duration";
 import { Agent } from "../agent/agent";
 import { startServer } from "../agent/server";
 import type { GlobalOptions } from "../core/context";
@@ -25,15 +26,11 @@ interface Args extends GlobalOptions {
   "lock-timeout": number;
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** "90", "90s", "15m", "1h30m" → milliseconds; a bare number is seconds. */
+/** A duration flag in milliseconds ("90", "90s", "15m", "1h30m"; a bare number is seconds). */
 export function parseDuration(option: string, value: string): number {
-  const parts = [...value.trim().matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)?/g)];
-  if (!parts.length || parts.map((p) => p[0]).join("") !== value.trim()) {
-    throw usageError(`--${option} '${value}' is not a duration`, "write it like 90, 90s, 15m or 1h30m (a bare number is seconds)");
-  }
-  return parts.reduce((ms, p) => ms + Number(p[1]) * UNITS[p[2] ?? "s"], 0);
+  const ms = durationMs(value);
+  if (ms === undefined) throw usageError(`--${option} '${value}' is not a duration`, "write it like 90, 90s, 15m or 1h30m (a bare number is seconds)");
+  return ms;
 }
 
 /** Where the agent keeps its clone when not told: one directory per repository and branch. */
