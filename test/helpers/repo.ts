@@ -8,8 +8,6 @@ import * as os from "node:os";
 import * as path from "node:path";
 
 export const PROJECT = path.resolve(__dirname, "..", "..");
-/** What a stack's program needs: exactly what rollback worktrees and the agent check out too. */
-const PROGRAM_FILES = ["index.ts", "components", "config", "Pulumi.yaml", "package.json", "package-lock.json", "tsconfig.json"];
 
 export interface TestRepo {
   dir: string;
@@ -31,42 +29,69 @@ export function git(dir: string, ...args: string[]): string {
   return execFileSync("git", args, { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 }
 
+/** This project's tracked files as they are in its working tree (deleted ones left out). */
+function trackedFiles(): string[] {
+  return git(PROJECT, "ls-files", "-z")
+    .split("\0")
+    .filter((f) => f && fs.existsSync(path.join(PROJECT, f)));
+}
+
 /**
- * A repository on `main` holding the program and one offline stack file per name in `stacks`,
- * pushed to a bare `origin`.
+ * `dir` filled with this project's tracked files but its stack files (its real .gitignore,
+ * lockfile, program and rules: a hand-written look-alike once hid a defect the real files showed),
+ * and with this project's node_modules linked in, as `npm ci` would have made it.
+ */
+function copyProject(dir: string, keep: (file: string) => boolean = () => true): void {
+  for (const f of trackedFiles()) {
+    if (/^stacks\/Pulumi\.[^/]+\.ya?ml$/.test(f) || !keep(f)) continue;
+    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    fs.copyFileSync(path.join(PROJECT, f), path.join(dir, f));
+  }
+  linkDependencies(dir);
+}
+
+/**
+ * Links this project's node_modules into the checkout `dir` in place of an `npm ci`. The link is
+ * excluded in the checkout's own .git/info/exclude (created by initRepo): a real node_modules
+ * directory is ignored by the project's `node_modules/` pattern, a link to one is not.
+ */
+function linkDependencies(dir: string): void {
+  fs.symlinkSync(path.join(PROJECT, "node_modules"), path.join(dir, "node_modules"));
+}
+
+/**
+ * A repository on `main` holding this project (program, lockfile, .gitignore, README…) with one
+ * offline stack file per name in `stacks` instead of the project's own, pushed to a bare `origin`.
  */
 export function createRepo(stacks: string[] = ["dev", "staging", "prod"]): TestRepo {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-test-"));
   const dir = path.join(root, "work");
   const origin = path.join(root, "origin.git");
   fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
-  for (const f of PROGRAM_FILES) fs.cpSync(path.join(PROJECT, f), path.join(dir, f), { recursive: true });
-  fs.symlinkSync(path.join(PROJECT, "node_modules"), path.join(dir, "node_modules"));
+  copyProject(dir);
   for (const s of stacks) fs.writeFileSync(path.join(dir, "stacks", `Pulumi.${s}.yaml`), renderStackYaml(s));
-  fs.writeFileSync(path.join(dir, ".gitignore"), "node_modules\n.pulumi-gitops/\nrendered/\n");
-  fs.writeFileSync(path.join(dir, "README.md"), "# infrastructure\n");
   return initRepo(root, dir, origin);
 }
 
 /**
  * A repository on `main` holding another program than this project's: `files` (path -> text, with
  * its own Pulumi.yaml and stacks/gitops.yaml) and one stacks/Pulumi.<name>.yaml per `stacks` entry,
- * plus this project's package.json, lockfile, tsconfig.json and node_modules (symlinked), pushed to a
- * bare `origin`. `.pulumi-gitops/` and `target/` are ignored: programs may write under `target/`.
+ * over this project's tracked files but its program (so its .gitignore, package.json, lockfile,
+ * tsconfig.json, and node_modules linked), pushed to a bare `origin`. The fixture programs write
+ * under `target/`, which the project's .gitignore is extended to ignore.
  */
 export function createFixtureRepo(files: Record<string, string>, stacks: Record<string, string>): TestRepo {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-fixture-"));
   const dir = path.join(root, "work");
   const origin = path.join(root, "origin.git");
   fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
-  for (const f of ["package.json", "package-lock.json", "tsconfig.json"]) fs.copyFileSync(path.join(PROJECT, f), path.join(dir, f));
-  fs.symlinkSync(path.join(PROJECT, "node_modules"), path.join(dir, "node_modules"));
+  copyProject(dir, (f) => !/^(index\.ts|components\/|config\/)/.test(f));
   const all = { ...files, ...Object.fromEntries(Object.entries(stacks).map(([s, text]) => [`stacks/Pulumi.${s}.yaml`, text])) };
   for (const [f, text] of Object.entries(all)) {
     fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
     fs.writeFileSync(path.join(dir, f), text);
   }
-  fs.writeFileSync(path.join(dir, ".gitignore"), "node_modules\n.pulumi-gitops/\ntarget/\n");
+  fs.appendFileSync(path.join(dir, ".gitignore"), "target/\n");
   return initRepo(root, dir, origin);
 }
 
@@ -74,6 +99,7 @@ export function createFixtureRepo(files: Record<string, string>, stacks: Record<
 function initRepo(root: string, dir: string, origin: string): TestRepo {
   git(root, "init", "-q", "--bare", "-b", "main", origin);
   git(root, "init", "-q", "-b", "main", dir);
+  fs.appendFileSync(path.join(dir, ".git", "info", "exclude"), "/node_modules\n");
   for (const [k, v] of [["user.name", "Test"], ["user.email", "test@example.invalid"], ["commit.gpgsign", "false"]]) git(dir, "config", k, v);
   const repo: TestRepo = {
     dir,
