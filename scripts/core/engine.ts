@@ -75,6 +75,8 @@ export interface StackResult {
   diagnostics: Diagnostic[];
   outputs?: Record<string, unknown>;
   error?: string;
+  /** What the user can do about `error`, when the runner knows. */
+  hint?: string;
   /** Why a stack was skipped or what it was affected by. */
   reason?: string;
   durationMs: number;
