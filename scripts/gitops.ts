@@ -12,7 +12,7 @@ import { rollbackCommand } from "./commands/rollback";
 import { statusCommand } from "./commands/status";
 import { unlockCommand } from "./commands/unlock";
 import { unpinCommand } from "./commands/unpin";
-import { ExitCode, GitopsError } from "./core/errors";
+import { ExitCode, formatError, GitopsError } from "./core/errors";
 
 export function buildParser(argv: string[]) {
   return yargs(argv)
@@ -47,7 +47,7 @@ export async function main(argv: string[]): Promise<void> {
     await buildParser(argv).parseAsync();
   } catch (err) {
     if (err instanceof GitopsError) {
-      process.stderr.write(`error: ${err.message}\nhint: ${err.hint}\n`);
+      process.stderr.write(formatError(err));
       if (argv.includes("--debug")) process.stderr.write(`${err.stack}\n`);
       process.exitCode = err.exitCode;
     } else {

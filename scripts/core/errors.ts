@@ -30,6 +30,11 @@ export function refused(message: string, hint: string): GitopsError {
   return new GitopsError(message, hint, ExitCode.refused);
 }
 
+/** The two lines the CLI prints for an error the user can fix. */
+export function formatError(err: GitopsError): string {
+  return `error: ${err.message}\nhint: ${err.hint}\n`;
+}
+
 export function usageError(message: string, hint: string): GitopsError {
   return new GitopsError(message, hint, ExitCode.usage);
 }

@@ -10,6 +10,8 @@ export interface ReportContext {
   jsonFile?: string;
   /** Stacks that nothing in the change affects, listed so a reviewer sees they were considered. */
   unaffected?: string[];
+  /** A link to the full report (a CI job's artifact), given instead of jsonFile when the Markdown is cut. */
+  fullReportUrl?: string;
 }
 
 /** GitHub caps a comment at 65,536 characters; stay well below it. */
@@ -71,7 +73,7 @@ interface Omitted {
 
 const plural = (n: number, one: string, many = one + "s") => `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
 
-function omissionFooter(o: Omitted, maxChars: number, jsonFile: string | undefined): string {
+function omissionFooter(o: Omitted, maxChars: number, ctx: ReportContext): string {
   const parts = [
     o.changes && `${plural(o.changes, "more change")} not shown`,
     o.rows && `${plural(o.rows, "stack")} left out of the table`,
@@ -81,7 +83,11 @@ function omissionFooter(o: Omitted, maxChars: number, jsonFile: string | undefin
     o.errorChars && `${plural(o.errorChars, "character")} of error text`,
   ].filter(Boolean);
   if (!parts.length) return "";
-  const where = jsonFile ? "`" + inline(jsonFile) + "`" : "the JSON output (`--json`)";
+  const where = ctx.fullReportUrl
+    ? `the [full report](${ctx.fullReportUrl.replace(/[()\s]/g, (c) => "%" + c.charCodeAt(0).toString(16).padStart(2, "0"))})`
+    : ctx.jsonFile
+      ? "`" + inline(ctx.jsonFile) + "`"
+      : "the JSON output (`--json`)";
   return `\n> Report size limit (${maxChars.toLocaleString("en-US")} characters): ${parts.join("; ")}. The full result is in ${where}.\n`;
 }
 
@@ -107,7 +113,7 @@ class Budget {
  */
 export function renderMarkdown(results: StackResult[], ctx: ReportContext, maxChars = DEFAULT_MAX_CHARS): string {
   const o: Omitted = { changes: 0, rows: 0, stacks: 0, warnings: 0, unaffected: 0, errorChars: 0 };
-  const worst = omissionFooter({ changes: 1e9, rows: 1e9, stacks: 1e9, warnings: 1e9, unaffected: 1e9, errorChars: 1e9 }, maxChars, ctx.jsonFile);
+  const worst = omissionFooter({ changes: 1e9, rows: 1e9, stacks: 1e9, warnings: 1e9, unaffected: 1e9, errorChars: 1e9 }, maxChars, ctx);
   const b = new Budget(maxChars - worst.length);
   b.add(`## ${inline(ctx.title)}${ctx.commit ? ` at \`${ctx.commit.slice(0, 7)}\`` : ""}\n\n`);
   b.add("| stack | create | update | replace | delete | unchanged | result |\n|---|---:|---:|---:|---:|---:|---|\n");
@@ -155,7 +161,7 @@ export function renderMarkdown(results: StackResult[], ctx: ReportContext, maxCh
     if (r.status === "succeeded" && !hasChanges(r)) b.add(r.operation === "drift" ? "No drift.\n" : "No changes.\n");
     for (const c of r.changes) if (!b.add(resourceBlock(c))) o.changes++;
   }
-  return b.text + omissionFooter(o, maxChars, ctx.jsonFile);
+  return b.text + omissionFooter(o, maxChars, ctx);
 }
 
 /** The machine-readable form: everything, untruncated. */

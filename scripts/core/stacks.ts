@@ -30,7 +30,7 @@ export function selectStacks(all: string[], requested: string[] | undefined): st
 }
 
 /** The project name in repoDir's Pulumi.yaml, or undefined when there is none to read. */
-function projectName(repoDir: string): string | undefined {
+export function projectName(repoDir: string): string | undefined {
   try {
     return (parse(fs.readFileSync(path.join(repoDir, "Pulumi.yaml"), "utf8")) as { name?: string } | null)?.name;
   } catch {
