@@ -22,7 +22,7 @@ export const applyCommand: CommandModule<GlobalOptions, Args> = {
   describe: "Deploy the out-of-sync stacks from the protected branch, in environment order",
   builder: (y) =>
     withApplyForge(withLockTimeout(withOutputs(withStacks(y))))
-      .option("force", { type: "boolean", describe: "Also apply stacks pinned by a rollback (recorded on the stack)" })
+      .option("force", { type: "boolean", describe: "Also apply stacks pinned by a rollback, and over a commit HEAD does not contain (recorded on the stack)" })
       .example("$0 apply", "On main: deploy every stack whose files changed since the commit it runs")
       .example("$0 apply --stack dev --lock-timeout 120", "Deploy dev, waiting up to 2 minutes for another runner") as never,
   handler: async (a) => {

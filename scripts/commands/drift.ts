@@ -5,6 +5,7 @@ import { hasChanges } from "../core/engine";
 import { ExitCode } from "../core/errors";
 import { summaryLine } from "../core/report";
 import { withOutputs, withStacks } from "./options";
+import { abortOnSignals } from "./interrupt";
 import { writeOutputs } from "./output";
 
 interface Args extends GlobalOptions {
@@ -34,7 +35,8 @@ export const driftCommand: CommandModule<GlobalOptions, Args> = {
       .example("$0 drift --stack prod --remediate", "On main: restore prod to the commit it last deployed") as never,
   handler: async (a) => {
     const ctx = await createContext(a, process.env, process.cwd());
-    const out = await drift(ctx, { stacks: a.stack, remediate: a.remediate });
+    const signal = abortOnSignals(ctx.log, "the stacks' state stays consistent");
+    const out = await drift(ctx, { stacks: a.stack, remediate: a.remediate, signal });
     for (const r of out.results) ctx.log.info(summaryLine(r) + (r.reason && r.status !== "skipped" ? `: ${r.reason}` : ""));
     writeOutputs(out.results, { title: a.remediate ? "Drift remediation" : "Drift", commit: out.commit }, a);
     const failed = out.results.some((r) => r.status === "failed");

@@ -1,6 +1,20 @@
 /** Option builders shared by several commands, composed into each command's builder. */
 import type { Argv } from "yargs";
 
+/**
+ * A yargs `coerce` for an option that takes a whole number of at least `min`: anything else is a
+ * usage error (exit 64, see gitops.ts) naming the option, not a NaN that waits forever or fails later.
+ */
+export const wholeNumber =
+  (option: string, min: number, example: number) =>
+  (value: unknown): number => {
+    const text = String(Array.isArray(value) ? value[value.length - 1] : value).trim();
+    const n = /^\d+$/.test(text) ? Number(text) : NaN;
+    // yargs passes on only the message of an error thrown here: the example goes into it.
+    if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${option} takes a whole number${min ? ` of at least ${min}` : ""}, not '${text}' (for example --${option} ${example})`);
+    return n;
+  };
+
 export const withStacks = <T>(y: Argv<T>) =>
   y.option("stack", { type: "string", array: true, describe: "Only these stacks (repeatable)", requiresArg: true });
 
@@ -10,4 +24,11 @@ export const withOutputs = <T>(y: Argv<T>) =>
     .option("report", { type: "string", describe: "Write a Markdown report for a pull-request comment to this file", requiresArg: true });
 
 export const withLockTimeout = <T>(y: Argv<T>) =>
-  y.option("lock-timeout", { type: "number", default: 0, describe: "Seconds to wait, with backoff, while another runner holds a stack's lock" });
+  y.option("lock-timeout", {
+    type: "string",
+    default: "0",
+    defaultDescription: "0",
+    requiresArg: true,
+    coerce: wholeNumber("lock-timeout", 0, 120),
+    describe: "Seconds to wait, with backoff, while another runner holds a stack's lock (Ctrl-C stops the wait)",
+  });

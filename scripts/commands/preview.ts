@@ -6,7 +6,8 @@ import { preview } from "../core/preview";
 import { summaryLine } from "../core/report";
 import { previewPosting, publishPreview } from "../forge/publish";
 import { withPreviewForge, type PreviewForgeArgs } from "../forge/target";
-import { withOutputs, withStacks } from "./options";
+import { abortOnSignals } from "./interrupt";
+import { wholeNumber, withOutputs, withStacks } from "./options";
 import { writeOutputs } from "./output";
 
 interface Args extends GlobalOptions, PreviewForgeArgs {
@@ -26,7 +27,7 @@ export const previewCommand: CommandModule<GlobalOptions, Args> = {
     withPreviewForge(withOutputs(withStacks(y)))
       .option("base", { type: "string", describe: "Compare with this ref (default: <remote>/<protected branch>, else the local protected branch)", requiresArg: true })
       .option("all", { type: "boolean", describe: "Preview every stack, whatever changed" })
-      .option("parallel", { type: "number", default: 2, describe: "How many stacks to preview at once" })
+      .option("parallel", { type: "string", default: "2", defaultDescription: "2", requiresArg: true, coerce: wholeNumber("parallel", 1, 4), describe: "How many stacks to preview at once" })
       .option("detailed-exitcode", { type: "boolean", describe: "Exit 2 when any stack has changes (0 when none)" })
       .conflicts("all", "stack")
       .example("$0 preview --report preview.md --json preview.json", "Preview the affected stacks and write a PR comment and the full result")
@@ -35,7 +36,8 @@ export const previewCommand: CommandModule<GlobalOptions, Args> = {
   handler: async (a) => {
     const ctx = await createContext(a, process.env, process.cwd());
     const posting = previewPosting(a, process.env, ctx.repo);
-    const out = await preview(ctx, { base: a.base, stacks: a.stack, all: a.all, parallel: a.parallel });
+    const signal = abortOnSignals(ctx.log, "nothing is changed by a preview");
+    const out = await preview(ctx, { base: a.base, stacks: a.stack, all: a.all, parallel: a.parallel, signal });
     for (const r of out.results) ctx.log.info(summaryLine(r));
     writeOutputs(out.results, { title: "Pulumi preview", commit: out.commit, unaffected: out.unaffected }, a);
     const failed = out.results.some((r) => r.status === "failed");

@@ -1,20 +1,25 @@
 import type { CommandModule } from "yargs";
 import { createContext, type GlobalOptions } from "../core/context";
-import { openStack } from "../core/engine";
-import { discoverStacks, selectStacks } from "../core/stacks";
+import { holderId } from "../core/errors";
+import { unlock } from "../core/locks";
 
 interface Args extends GlobalOptions {
   stack: string;
+  gone?: string[];
 }
 
 export const unlockCommand: CommandModule<GlobalOptions, Args> = {
   command: "unlock",
-  describe: "Clear a stack's lock left by a runner that died (the engine's `pulumi cancel`); only when its holder is gone",
-  builder: (y) => y.option("stack", { type: "string", demandOption: true, describe: "The locked stack", requiresArg: true }) as never,
+  describe: "Clear a stack's lock left by a runner that died; only when you confirm each holder is gone and none runs here",
+  builder: (y) =>
+    y
+      .option("stack", { type: "string", demandOption: true, describe: "The locked stack", requiresArg: true })
+      .option("gone", { type: "string", array: true, requiresArg: true, describe: "pid@host of a lock holder you made sure has ended (repeatable); without it, unlock only names the holders" })
+      .example("$0 unlock --stack dev", "Name who holds dev's lock; clears nothing")
+      .example("$0 unlock --stack dev --gone 4242@ci-runner-7", "Clear it once you made sure that process 4242 on ci-runner-7 is gone") as never,
   handler: async (a) => {
     const ctx = await createContext(a, process.env, process.cwd());
-    selectStacks(discoverStacks(ctx.repo, ctx.rules), [a.stack]);
-    await (await openStack(ctx.engine, ctx.repo, a.stack, false)).cancel();
-    ctx.log.info(`${a.stack}: lock cleared`);
+    const cleared = await unlock(ctx, a.stack, a.gone ?? []);
+    ctx.log.info(cleared.length ? `${a.stack}: lock cleared (held by ${cleared.map(holderId).join(", ")})` : `${a.stack}: not locked, nothing to clear`);
   },
 };

@@ -2,20 +2,18 @@
  * The apply flow: guards, then each out-of-sync stack in environment order, a state backup before
  * each update, the commit recorded after it, and a stop at the first failure.
  */
-import * as os from "node:os";
 import type { Stack } from "@pulumi/pulumi/automation";
 import type { Context } from "./context";
 import { affectedStacks } from "./changes";
 import { emptyCounts, engineError, openStack, runOperation, type StackResult } from "./engine";
-import { ExitCode, GitopsError, refused } from "./errors";
+import { GitopsError, refused, StackLockedError, StaleCommitError, stopIfAborted } from "./errors";
 import * as git from "./git";
-import type { Logger } from "./log";
 import { backupState, clearPendingOperations, readRecord, TAG, writeRecord } from "./record";
 import { checkStackFiles, discoverStacks, selectStacks } from "./stacks";
 
 export interface ApplyOptions {
   stacks?: string[];
-  /** Apply pinned stacks too (the override is recorded on the stack). */
+  /** Apply pinned stacks too, and over a commit HEAD does not contain (recorded on the stack). */
   force?: boolean;
   /** Seconds to wait for another runner's lock on a stack before giving up. */
   lockTimeout: number;
@@ -68,72 +66,110 @@ async function planStack(ctx: Context, stack: Stack, head: string, all: string[]
   return { stack: name, deploy: `changed since ${rec.commit.slice(0, 7)}: ${affected.reasons[name].slice(0, 3).join(", ")}${affected.reasons[name].length > 3 ? ", ..." : ""}` };
 }
 
-/** A lock's holder that was a process on this machine and is gone: its lock is stale. */
-export function deadLocalHolder(lockMessage: string): number | undefined {
-  const m = /created by [^@\s]+@(\S+) \(pid (\d+)\)/.exec(lockMessage);
-  if (!m || m[1] !== os.hostname()) return undefined;
-  try {
-    process.kill(Number(m[2]), 0);
-    return undefined;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "ESRCH" ? Number(m[2]) : undefined;
-  }
+/** Waits `ms`, or less when `signal` aborts first. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
 
-/** Runs `op`; when it meets a lock whose holder died on this machine, clears it once and reruns. */
-async function clearingStaleLock<T>(stack: Stack, log: Logger, op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (raw) {
-    const err = engineError(raw, stack.name);
-    const dead = err instanceof GitopsError && err.message.includes("is locked") ? deadLocalHolder(err.message) : undefined;
-    if (dead === undefined) throw err;
-    log.warn(`clearing a stale lock left by process ${dead}, which is no longer running`);
-    await stack.cancel();
-    return op();
-  }
-}
-
-/** Runs `up`, waiting with backoff while a live runner holds the stack's lock. */
-async function upWithLock(ctx: Context, stack: Stack, opts: ApplyOptions, log: Logger, run: () => Promise<StackResult>): Promise<StackResult> {
+/**
+ * Runs `op`, an engine call that takes the stack's lock, again with backoff while another update
+ * holds that lock, for up to `lockTimeout` seconds; then the StackLockedError goes to the caller.
+ * A lock is never broken here: its holder may be alive anywhere (a host name and a pid prove
+ * nothing across containers), so clearing one is the user's decision (`gitops unlock`).
+ */
+async function waitingForLock<T>(ctx: Context, stack: Stack, opts: DeployOptions, op: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + opts.lockTimeout * 1000;
   for (let delay = 1000; ; delay = Math.min(delay * 2, 15_000)) {
+    stopIfAborted(opts.signal, `while ${stack.name} waited for its lock`);
     try {
-      return await clearingStaleLock(stack, log, run);
-    } catch (err) {
-      const locked = err instanceof GitopsError && err.exitCode === ExitCode.refused && err.message.includes("is locked");
-      if (!locked || Date.now() + delay > deadline) throw err;
-      ctx.log.info(`${stack.name} is locked by another update; retrying in ${delay / 1000}s`);
-      await new Promise((r) => setTimeout(r, delay));
+      return await op();
+    } catch (raw) {
+      const err = engineError(raw, stack.name);
+      if (!(err instanceof StackLockedError) || Date.now() + delay > deadline) throw err;
+      ctx.log.info(`${err.message}; retrying in ${delay / 1000}s`);
+      await pause(delay, opts.signal);
     }
   }
 }
 
+/**
+ * The commit the stack's last successful update deployed. The update's history entry is written
+ * under the stack's lock, before the engine releases it, so it is current the moment another
+ * runner's lock is gone (the record's tags are written after); the tag is the fallback for
+ * updates that recorded no git metadata.
+ */
+async function runningCommit(stack: Stack): Promise<string | undefined> {
+  const updates = await stack.history(10, 1);
+  const last = updates.find((u) => u.kind === "update" && u.result === "succeeded" && u.environment?.["git.head"]);
+  return last?.environment?.["git.head"] ?? (await readRecord(stack)).commit;
+}
+
+/**
+ * Refuses to deploy `commit` over a stack that runs a commit `commit` does not contain: an older
+ * pipeline that waited for the lock while a newer one deployed must not put the past back.
+ */
+async function requireNewer(ctx: Context, stack: Stack, commit: string): Promise<void> {
+  const running = await runningCommit(stack);
+  if (!running || running === commit || (await git.isAncestor(ctx.repo, running, commit))) return;
+  throw new StaleCommitError(stack.name, commit, running);
+}
+
+export interface DeployOptions {
+  /** Seconds to wait for another runner's lock on a stack before giving up. */
+  lockTimeout: number;
+  /** Deploy over a commit that `commit` does not contain (apply --force, recorded). */
+  force?: boolean;
+  /** Deploying an older commit is the point (rollback): no check against what runs. */
+  older?: boolean;
+  signal?: AbortSignal;
+}
+
 export interface DeployOutcome {
   results: StackResult[];
-  /** Set when a guard stopped the sequence (a held lock): the command exits 3. */
+  /** Set when a guard (a held lock, a newer commit running) or a stop signal ended the sequence: the command exits with its code. */
   refusal?: GitopsError;
 }
 
-/** Updates `stacks` in order (already opened on the checkout of `commit`); stops at the first failure. */
-export async function deploy(ctx: Context, commit: string, command: string, stacks: Stack[], opts: ApplyOptions, subject: string): Promise<DeployOutcome> {
+/**
+ * Updates `stacks` in order (already opened on the checkout of `commit`); stops at the first
+ * failure. Every engine call is preceded by a check for a stop signal; the check against what runs
+ * is made before each attempt to update, so after any wait for the lock. What remains: the DIY
+ * backend takes the lock inside `pulumi up`, so another runner's whole update could start and end
+ * between that check and the engine taking the lock (the engine's start-up, about a second); no
+ * outside check can close that window, as the engine offers no way to hold its lock across it.
+ */
+export async function deploy(ctx: Context, commit: string, command: string, stacks: Stack[], opts: DeployOptions, subject: string): Promise<DeployOutcome> {
   const results: StackResult[] = [];
   for (const [i, stack] of stacks.entries()) {
     const log = ctx.log.child(stack.name);
     const now = ctx.now();
-    const backup = await backupState(stack, ctx.backupDir, commit, now);
-    log.debug(`state saved to ${backup.file}`);
-    const cleared = await clearingStaleLock(stack, log, () => clearPendingOperations(stack, backup.state));
-    if (cleared.length) log.warn(`an interrupted update left ${cleared.length} pending operation(s), now cleared; check that these were not half-made: ${cleared.join(", ")}`);
-    log.info(`${command} ${commit.slice(0, 7)}`);
     const message = `gitops ${command} ${commit.slice(0, 7)}: ${subject}`;
     let result: StackResult;
     try {
-      result = await upWithLock(ctx, stack, opts, log, () => runOperation(stack, "update", { log, commit, message, signal: opts.signal }));
+      stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
+      const backup = await backupState(stack, ctx.backupDir, commit, now);
+      log.debug(`state saved to ${backup.file}`);
+      stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
+      const cleared = await waitingForLock(ctx, stack, opts, () => clearPendingOperations(stack, backup.state));
+      if (cleared.length) log.warn(`an interrupted update left ${cleared.length} pending operation(s), now cleared; check that these were not half-made: ${cleared.join(", ")}`);
+      log.info(`${command} ${commit.slice(0, 7)}`);
+      result = await waitingForLock(ctx, stack, opts, async () => {
+        if (!opts.older && !opts.force) await requireNewer(ctx, stack, commit);
+        stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
+        return runOperation(stack, "update", { log, commit, message, signal: opts.signal });
+      });
     } catch (err) {
       if (!(err instanceof GitopsError)) throw err;
       results.push({ ...skipped(stack.name, commit, err.message), status: "failed", error: `${err.message}\n${err.hint}` });
-      for (const rest of stacks.slice(i + 1)) results.push(skipped(rest.name, commit, `not applied: ${stack.name} was refused`));
+      for (const rest of stacks.slice(i + 1)) results.push(skipped(rest.name, commit, `not applied: ${stack.name} was not deployed`));
       return { results, refusal: err };
     }
     await writeRecord(stack, command, commit, result.status === "succeeded", ctx.now());
@@ -149,12 +185,14 @@ export async function deploy(ctx: Context, commit: string, command: string, stac
 
 export async function apply(ctx: Context, opts: ApplyOptions): Promise<ApplyOutcome> {
   await guardDeploy(ctx, "apply");
+  stopIfAborted(opts.signal, "before any stack was deployed");
   const head = await git.headCommit(ctx.repo);
   const all = discoverStacks(ctx.repo, ctx.rules);
   const selected = selectStacks(all, opts.stacks);
   const opened = new Map<string, Stack>();
   const plans: Plan[] = [];
   for (const name of selected) {
+    stopIfAborted(opts.signal, "before any stack was deployed");
     const stack = await openStack(ctx.engine, ctx.repo, name, true);
     opened.set(name, stack);
     plans.push(await planStack(ctx, stack, head, all, opts.force ?? false));

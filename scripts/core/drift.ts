@@ -9,6 +9,7 @@ import { deploy, guardDeploy } from "./apply";
 import { withCheckout } from "./checkout";
 import type { Context } from "./context";
 import { emptyCounts, findStack, hasChanges, openStack, runOperation, type StackResult } from "./engine";
+import { stopIfAborted } from "./errors";
 import * as git from "./git";
 import { backupState, readRecord, writeRecord } from "./record";
 import { checkStackFiles, discoverStacks, selectStacks } from "./stacks";
@@ -58,7 +59,9 @@ async function remediate(ctx: Context, name: string, commit: string, head: strin
     checkStackFiles(workDir, [name]);
     // The workspace runs the program of `workDir`; the engine's root (GITOPS_ROOT) stays the primary checkout.
     const stack = await openStack(ctx.engine, workDir, name, false);
+    stopIfAborted(signal, `before ${name} was remediated`);
     await backupState(stack, ctx.backupDir, commit, ctx.now());
+    stopIfAborted(signal, `before ${name} was remediated`);
     log.info(`remediate: refresh, then deploy ${commit.slice(0, 7)} again`);
     const refreshed = await runOperation(stack, "refresh", { log, commit, message: `gitops remediate ${commit.slice(0, 7)}: refresh`, signal });
     if (refreshed.status === "failed") {
@@ -80,6 +83,7 @@ export async function drift(ctx: Context, o: DriftOptions): Promise<DriftOutcome
   const results: StackResult[] = [];
   for (const name of selectStacks(discoverStacks(ctx.repo, ctx.rules), o.stacks)) {
     const log = ctx.log.child(name);
+    stopIfAborted(o.signal, `before ${name} was checked`);
     const stack = await findStack(ctx.engine, ctx.repo, name);
     if (!stack) {
       results.push(skippedDrift(name, "never deployed: there is nothing to compare with"));
@@ -97,6 +101,7 @@ export async function drift(ctx: Context, o: DriftOptions): Promise<DriftOutcome
       results.push(skippedDrift(name, `its Kubernetes provider renders manifests to ${rendered} instead of talking to a cluster; rendered manifests are never read back, so drift cannot be checked (use a cluster target)`, commit));
       continue;
     }
+    stopIfAborted(o.signal, `before ${name} was checked`);
     const detected = await runOperation(stack, "drift", { log, commit, signal: o.signal });
     if (!o.remediate || detected.status !== "succeeded" || !hasChanges(detected)) {
       if (hasChanges(detected)) detected.reason = `drifted from ${commit.slice(0, 7)}: ${driftSummary(detected)}`;

@@ -15,7 +15,7 @@ import {
   type OpType,
   type Stack,
 } from "@pulumi/pulumi/automation";
-import { ExitCode, GitopsError, refused } from "./errors";
+import { GitopsError, StackLockedError, type LockHolder } from "./errors";
 import type { Logger } from "./log";
 
 /** Where the engine is and how it is configured; resolved once at the entry point. */
@@ -272,14 +272,24 @@ export function declaredDiffs(inputs: Record<string, unknown> | undefined, diffs
   return diffs.filter((d) => valueAt(inputs, d.path) !== undefined);
 }
 
+/**
+ * The holders a DIY backend lists when it refuses its lock, one line per lock file:
+ * "  <lock url>: created by <user>@<host> (pid <n>) at <RFC 3339 time>".
+ */
+export function lockHolders(message: string): LockHolder[] {
+  return [...message.matchAll(/^\s*(\S+): created by (.*)@([^@\s]+) \(pid (\d+)\) at (\S+)\s*$/gm)].map((m) => ({
+    lock: m[1],
+    user: m[2],
+    host: m[3],
+    pid: Number(m[4]),
+    since: new Date(m[5]),
+  }));
+}
+
 /** Maps the Automation API's failures to errors a user can act on; anything else passes through. */
 export function engineError(err: unknown, stack: string): unknown {
   if (err instanceof GitopsError) return err;
-  if (err instanceof ConcurrentUpdateError) {
-    // The file backend names the lock's owner ("created by user@host (pid N) at <time>").
-    const holder = /created by [^\n]*/.exec(err.message)?.[0]?.trim() ?? "another update is in progress";
-    return refused(`stack ${stack} is locked: ${holder}`, "another runner is updating it: wait for it (or pass --lock-timeout <seconds>); if that process is gone, `gitops unlock --stack " + stack + "` clears its lock");
-  }
+  if (err instanceof ConcurrentUpdateError) return new StackLockedError(stack, lockHolders(err.message));
   if (err instanceof StackNotFoundError) {
     return new GitopsError(`stack ${stack} was not found in the backend`, "it is created by the first apply of its stacks/Pulumi.<env>.yaml; check --backend if you expected it to exist");
   }
@@ -332,7 +342,7 @@ export async function runOperation(stack: Stack, operation: Operation, o: RunOpt
   } catch (err) {
     const mapped = engineError(err, stack.name);
     // A held lock is for the caller to wait out or refuse; anything else fails only this stack.
-    if (mapped instanceof GitopsError && mapped.exitCode === ExitCode.refused) throw mapped;
+    if (mapped instanceof StackLockedError) throw mapped;
     error = mapped instanceof GitopsError ? `${mapped.message}\n${mapped.hint}` : failureText(err, c.diagnostics);
   }
   return {

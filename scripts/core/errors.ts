@@ -38,3 +38,62 @@ export function formatError(err: GitopsError): string {
 export function usageError(message: string, hint: string): GitopsError {
   return new GitopsError(message, hint, ExitCode.usage);
 }
+
+/** Who holds a stack's lock, as the DIY backend's lock file names it. */
+export interface LockHolder {
+  /** The lock file's URL in the backend. */
+  lock: string;
+  user: string;
+  host: string;
+  /** The engine process that took the lock, on `host`. */
+  pid: number;
+  since: Date;
+}
+
+/** `pid@host`: how a holder is named on the command line (`gitops unlock --gone`). */
+export const holderId = (h: LockHolder): string => `${h.pid}@${h.host}`;
+
+/** Another update holds the stack's lock: exit 3. Callers wait on it or refuse. */
+export class StackLockedError extends GitopsError {
+  constructor(
+    readonly stack: string,
+    readonly holders: LockHolder[],
+  ) {
+    const who = holders.length ? holders.map((h) => `created by ${h.user}@${h.host} (pid ${h.pid}) at ${h.since.toISOString()}`).join("; ") : "another update is in progress";
+    super(
+      `stack ${stack} is locked: ${who}`,
+      `another runner is updating it: wait for it (or pass --lock-timeout <seconds>); if that process is gone, \`gitops unlock --stack ${stack}\` tells how to clear its lock`,
+      ExitCode.refused,
+    );
+    this.name = "StackLockedError";
+  }
+}
+
+/** The run was stopped by a signal before it finished: exit 1, nothing more was started. */
+export class StoppedError extends GitopsError {
+  constructor(readonly signal: string, what: string) {
+    super(`stopped by ${signal} ${what}`, "nothing more was started; run the command again to finish the job", ExitCode.failure);
+    this.name = "StoppedError";
+  }
+}
+
+/** Throws a StoppedError when `signal` was aborted (its reason names the signal). */
+export function stopIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new StoppedError(typeof signal.reason === "string" ? signal.reason : "a stop request", what);
+}
+
+/** The stack already runs a commit that the one being deployed does not contain: exit 3. */
+export class StaleCommitError extends GitopsError {
+  constructor(
+    readonly stack: string,
+    readonly commit: string,
+    readonly running: string,
+  ) {
+    super(
+      `refusing to deploy ${commit.slice(0, 7)} to ${stack}: it runs ${running.slice(0, 7)}, which ${commit.slice(0, 7)} does not contain (a newer deployment landed meanwhile)`,
+      `nothing to do if ${running.slice(0, 7)} is the newer commit; to deploy ${commit.slice(0, 7)} anyway, \`gitops rollback --stack ${stack} --to ${commit.slice(0, 7)}\``,
+      ExitCode.refused,
+    );
+    this.name = "StaleCommitError";
+  }
+}

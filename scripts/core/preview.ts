@@ -2,7 +2,7 @@
 import type { Context } from "./context";
 import { affectedStacks } from "./changes";
 import { openStack, runOperation, type StackResult } from "./engine";
-import { GitopsError } from "./errors";
+import { GitopsError, stopIfAborted } from "./errors";
 import * as git from "./git";
 import { checkStackFiles, discoverStacks, selectStacks } from "./stacks";
 
@@ -66,8 +66,10 @@ export async function preview(ctx: Context, o: PreviewOptions): Promise<PreviewO
   checkStackFiles(ctx.repo, targets);
   const results = await pool(targets, o.parallel, async (name) => {
     const log = ctx.log.child(name);
+    stopIfAborted(o.signal, `before ${name} was previewed`);
     log.info("previewing");
     const stack = await openStack(ctx.engine, ctx.repo, name, true);
+    stopIfAborted(o.signal, `before ${name} was previewed`);
     return runOperation(stack, "preview", { log, commit, signal: o.signal });
   });
   return { commit, results, unaffected: all.filter((s) => !targets.includes(s)) };

@@ -7,7 +7,7 @@ import type { Context } from "./context";
 import { deploy, type DeployOutcome } from "./apply";
 import { withCheckout } from "./checkout";
 import { openStack, runOperation, type StackResult } from "./engine";
-import { GitopsError, refused } from "./errors";
+import { GitopsError, refused, stopIfAborted } from "./errors";
 import * as git from "./git";
 import { readRecord, setPin, TAG } from "./record";
 import { summaryLine } from "./report";
@@ -61,28 +61,38 @@ async function revertHint(ctx: Context, target: string, name: string): Promise<s
   return `git revert --no-commit ${target.slice(0, 7)}..${tip.slice(0, 7)} && git commit -m "Revert to ${target.slice(0, 7)}"`;
 }
 
+/** The protected branch's real tip: fetched from the remote when there is one (a local tracking ref may be stale). */
+async function remoteMainTip(ctx: Context): Promise<string | undefined> {
+  const { remote, protectedBranch } = ctx.rules;
+  if (await git.hasRemote(ctx.repo, remote)) return git.fetchRemoteTip(ctx.repo, remote, protectedBranch);
+  return git.resolveCommit(ctx.repo, protectedBranch);
+}
+
 export async function rollback(ctx: Context, o: RollbackOptions): Promise<RollbackOutcome> {
   const [name] = selectStacks(discoverStacks(ctx.repo, ctx.rules), [o.stack]);
   const current = await openStack(ctx.engine, ctx.repo, name, false);
   const record = await readRecord(current);
   const commit = await resolveTarget(ctx, current, o.to, record.commit);
-  const tip = await mainTip(ctx);
+  const tip = await remoteMainTip(ctx);
   const onMain = tip !== undefined && (await git.isAncestor(ctx.repo, commit, tip));
   if (!onMain && !o.force) {
     throw refused(`commit ${commit.slice(0, 7)} is not on ${ctx.rules.protectedBranch}`, `only what ${ctx.rules.protectedBranch} contains is deployed; merge it first, or pass --force to deploy it anyway (recorded on the stack)`);
   }
   const subject = (await git.commitSubject(ctx.repo, commit)) ?? "";
   ctx.log.info(`rolling ${name} back to ${commit.slice(0, 7)} ${subject}`);
+  stopIfAborted(o.signal, `before ${name} was rolled back`);
   return withCheckout(ctx, commit, async (checkout) => {
+    stopIfAborted(o.signal, `before ${name} was rolled back`);
     ctx.log.info(checkout.reusedDependencies ? "same lockfile: reusing node_modules" : "installed that commit's dependencies");
     checkStackFiles(checkout.dir, [name]);
     const stack = await openStack(ctx.engine, checkout.dir, name, false);
     const log = ctx.log.child(name);
+    stopIfAborted(o.signal, `before ${name} was previewed`);
     const preview = await runOperation(stack, "preview", { log, commit, signal: o.signal });
     ctx.log.info(summaryLine(preview));
     if (preview.status === "failed") return { commit, preview, results: [preview] };
     if (!(await o.confirm(preview))) return { commit, preview, results: [], declined: true };
-    const out = await deploy(ctx, commit, "rollback", [stack], { lockTimeout: o.lockTimeout, signal: o.signal }, subject);
+    const out = await deploy(ctx, commit, "rollback", [stack], { lockTimeout: o.lockTimeout, older: true, signal: o.signal }, subject);
     if (out.results[0]?.status === "succeeded") {
       await setPin(stack, commit);
       if (!onMain) await stack.setTag(TAG.forced, `rollback to ${commit} not on ${ctx.rules.protectedBranch}`);
