@@ -107,7 +107,7 @@ async function waitingForLock<T>(ctx: Context, stack: Stack, opts: DeployOptions
  * updates that recorded no git metadata.
  */
 async function runningCommit(stack: Stack): Promise<string | undefined> {
-  const updates = await stack.history(10, 1);
+  const updates = await stack.history(10, 1, false);
   const last = updates.find((u) => u.kind === "update" && u.result === "succeeded" && u.environment?.["git.head"]);
   return last?.environment?.["git.head"] ?? (await readRecord(stack)).commit;
 }

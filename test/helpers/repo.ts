@@ -125,9 +125,12 @@ function initRepo(root: string, dir: string, origin: string): TestRepo {
 
 const FILE_PROGRAM = ["index.ts", "Pulumi.yaml", "package.json", "package-lock.json", "tsconfig.json"];
 
+/** The `encryptionsalt:` line of the project's dev stack: the embedded demo passphrase's. */
+const demoSalt = () => /^encryptionsalt: .*$/m.exec(fs.readFileSync(path.join(PROJECT, "stacks", "Pulumi.dev.yaml"), "utf8"))![0];
+
 /** stacks/Pulumi.dev.yaml of createFileRepo's program; without `content`, the program fails (a broken commit). */
 export function fileStackYaml(content: string | undefined): string {
-  const salt = /^encryptionsalt: .*$/m.exec(fs.readFileSync(path.join(PROJECT, "stacks", "Pulumi.dev.yaml"), "utf8"))![0];
+  const salt = demoSalt();
   return `${salt}\nconfig:\n  drift-fixture:path: target/greeting.txt\n${content === undefined ? "" : `  drift-fixture:content: ${content}\n`}`;
 }
 
@@ -144,5 +147,34 @@ export function createFileRepo(content = "hello"): TestRepo {
       "stacks/gitops.yaml": `paths:\n  program: [${FILE_PROGRAM.join(", ")}]\n`,
     },
     { dev: fileStackYaml(content) },
+  );
+}
+
+export interface CounterConfig {
+  count: number;
+  version: string;
+  /** The update waits, holding the stack's lock, until this file exists (see test/fixtures/counter-app). */
+  holdFile?: string;
+}
+
+/** A stack file of createCounterRepo's program. */
+export function counterStackYaml(c: CounterConfig): string {
+  const lines = [`  counter-app:count: "${c.count}"`, `  counter-app:version: ${c.version}`];
+  if (c.holdFile) lines.push(`  counter-app:holdFile: ${c.holdFile}`);
+  return `${demoSalt()}\nconfig:\n${lines.join("\n")}\n`;
+}
+
+/**
+ * A repository whose program is test/fixtures/counter-app (no provider, nothing outside the state),
+ * one stack per entry of `stacks`: an update of it can be held open at a known point.
+ */
+export function createCounterRepo(stacks: Record<string, CounterConfig>): TestRepo {
+  return createFixtureRepo(
+    {
+      "Pulumi.yaml": "name: counter-app\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nstackConfigDir: stacks\n",
+      "index.ts": fs.readFileSync(path.join(PROJECT, "test", "fixtures", "counter-app", "index.ts"), "utf8"),
+      "stacks/gitops.yaml": `paths:\n  program: [${FILE_PROGRAM.join(", ")}]\n`,
+    },
+    Object.fromEntries(Object.entries(stacks).map(([s, c]) => [s, counterStackYaml(c)])),
   );
 }

@@ -3,9 +3,12 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { gitops } from "../helpers/cli";
+import { DEMO_PASSPHRASE } from "../../scripts/core/context";
+import { killProcessesUnder } from "../fixtures/proc";
+import { gitops, startCli } from "../helpers/cli";
+import { alive, enginePid, hold, holdFetch, lockFiles, printed } from "../helpers/hold";
 import { pulumi, resources, tags } from "../helpers/pulumi";
-import { createRepo, type TestRepo } from "../helpers/repo";
+import { counterStackYaml, createCounterRepo, createRepo, git, type TestRepo } from "../helpers/repo";
 
 const order = (stderr: string) => [...stderr.matchAll(/^\[(\w+)\] apply [0-9a-f]{7}$/gm)].map((m) => m[1]);
 
@@ -137,5 +140,91 @@ describe("apply guards", () => {
     assert.equal(ahead.code, 3);
     assert.match(ahead.stderr, /1 commit\(s\) ahead of origin\/main/);
     assert.deepEqual(resources(repo.dir, "dev"), [], "nothing was deployed");
+  });
+});
+
+const history = (repo: TestRepo) => JSON.parse(pulumi(repo.dir, "stack", "history", "--json", "--stack", "dev")) as { result: string; environment?: Record<string, string> }[];
+const version = (repo: TestRepo) => JSON.parse(pulumi(repo.dir, "stack", "output", "--json", "--stack", "dev")).version;
+
+describe("apply against another runner", () => {
+  let repo: TestRepo;
+  after(() => {
+    killProcessesUnder(path.join(repo.dir, ".."));
+    repo.remove();
+  });
+
+  it("--lock-timeout: gives up when the lock stays held, stops waiting on Ctrl-C, goes on once it is released", { timeout: 600_000 }, async () => {
+    const h = hold();
+    repo = createCounterRepo({ dev: { count: 1, version: "one" } });
+    assert.equal((await gitops(repo.dir, "apply")).code, 0);
+    repo.write("stacks/Pulumi.dev.yaml", counterStackYaml({ count: 2, version: "two", holdFile: h.file }));
+    repo.commit("two, held open");
+    repo.git("push", "-q", "origin", "main");
+    const holder = startCli(repo.dir, ["apply"]);
+    await h.reached(holder.child);
+    const engine = enginePid(holder.child.pid!);
+
+    const late = await gitops(repo.dir, "apply", "--lock-timeout", "2");
+    assert.equal(late.code, 3, late.stderr);
+    assert.match(late.stderr, new RegExp(`^error: stack dev is locked: created by \\S+ \\(pid ${engine}\\)`, "m"));
+
+    const interrupted = startCli(repo.dir, ["apply", "--lock-timeout", "3600"]);
+    await printed(interrupted.child, /stack dev is locked: .*; retrying in/);
+    interrupted.child.kill("SIGINT");
+    const stopped = await interrupted.done;
+    assert.equal(stopped.signal, null);
+    assert.equal(stopped.code, 1, stopped.stderr);
+    assert.ok(alive(engine), "it stopped waiting while the lock was still held");
+
+    const patient = startCli(repo.dir, ["apply", "--lock-timeout", "3600"]);
+    await printed(patient.child, /stack dev is locked: .*; retrying in/);
+    h.release();
+    assert.equal((await holder.done).code, 0);
+    const waited = await patient.done;
+    assert.equal(waited.code, 0, waited.stderr);
+    assert.deepEqual(history(repo).map((u) => u.result), ["succeeded", "succeeded", "succeeded"], "the holder's update, then the one that waited");
+    assert.deepEqual(lockFiles(path.join(repo.dir, ".pulumi-gitops", "state")), []);
+    assert.equal(version(repo), "two");
+  });
+
+  it("an older pipeline that waited for the lock while a newer one deployed does not deploy its commit over it", { timeout: 600_000 }, async () => {
+    const h = hold();
+    const state = path.join(repo.dir, ".pulumi-gitops", "state");
+    // A second checkout of the same origin on the same backend, named by PULUMI_BACKEND_URL.
+    const other = path.join(repo.dir, "..", "other");
+    repo.git("clone", "-q", repo.origin, other);
+    fs.symlinkSync(fs.realpathSync(path.join(repo.dir, "node_modules")), path.join(other, "node_modules"));
+    fs.appendFileSync(path.join(other, ".git", "info", "exclude"), "/node_modules\n");
+    const env = { PULUMI_BACKEND_URL: `file://${state}`, PULUMI_CONFIG_PASSPHRASE: DEMO_PASSPHRASE };
+
+    repo.write("stacks/Pulumi.dev.yaml", counterStackYaml({ count: 3, version: "x" }));
+    const x = repo.commit("x");
+    repo.git("push", "-q", "origin", "main");
+    // The pipeline of x checks that x is main's tip, then is held before it deploys.
+    const fetch = holdFetch(repo.dir);
+    const older = startCli(repo.dir, ["apply", "--lock-timeout", "3600"]);
+    await fetch.reached(older.child);
+
+    // y lands on main; its pipeline, in the other checkout, deploys it and is held mid-update.
+    for (const args of [["pull", "-q", "--ff-only", "origin", "main"], ["config", "user.name", "T"], ["config", "user.email", "t@example.invalid"]]) git(other, ...args);
+    fs.writeFileSync(path.join(other, "stacks", "Pulumi.dev.yaml"), counterStackYaml({ count: 4, version: "y", holdFile: h.file }));
+    git(other, "commit", "-qam", "y");
+    const y = git(other, "rev-parse", "HEAD");
+    git(other, "push", "-q", "origin", "main");
+    const newer = startCli(other, ["apply"], env);
+    await h.reached(newer.child);
+
+    // x's pipeline goes on, meets y's lock and waits for it; then y's update ends.
+    fetch.release();
+    await printed(older.child, /stack dev is locked: .*; retrying in/);
+    h.release();
+    const rn = await newer.done;
+    assert.equal(rn.code, 0, rn.stderr);
+    const ro = await older.done;
+    assert.equal(ro.code, 3, ro.stderr);
+    assert.match(ro.stderr, new RegExp(`^error: refusing to deploy ${x.slice(0, 7)} to dev: it runs ${y.slice(0, 7)}, which ${x.slice(0, 7)} does not contain`, "m"));
+    assert.equal(version(repo), "y", "what runs is the newer commit");
+    assert.equal(tags(repo.dir, "dev")["gitops:commit"], y);
+    assert.equal(history(repo)[0].environment?.["git.head"], y, "no update after y's");
   });
 });

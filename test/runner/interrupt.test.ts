@@ -1,61 +1,126 @@
-/** Interruption: SIGTERM stops the engine gracefully; a crash's stale lock and pending operations are resolved next time. */
+/**
+ * Interruption, stopped at known points observable from outside (a held fetch, a held update),
+ * never by racing the log: a stop signal starts nothing more, stops the engine gracefully and
+ * releases the lock; a second one exits at once; a crash leaves a lock that only a confirmed unlock clears.
+ */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { afterEach, beforeEach, describe, it } from "node:test";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, describe, it } from "node:test";
 import { killProcessesUnder } from "../fixtures/proc";
-import { gitops, startCli, type CliResult } from "../helpers/cli";
+import { gitops, startCli } from "../helpers/cli";
+import { alive, enginePid, hold, holdFetch, lockFiles } from "../helpers/hold";
 import { pulumi, resources } from "../helpers/pulumi";
-import { createRepo, type TestRepo } from "../helpers/repo";
+import { createCounterRepo, createRepo, type TestRepo } from "../helpers/repo";
 
-/** Starts `gitops apply` and calls `interrupt` once the engine has begun creating resources. */
-function applyAndInterrupt(repo: TestRepo, interrupt: (runnerPid: number) => void): Promise<CliResult> {
-  const run = startCli(repo.dir, ["apply"]);
-  let sent = false;
-  run.child.stderr!.on("data", (d) => {
-    if (!sent && /\] create kubernetes:/.test(String(d))) {
-      sent = true;
-      interrupt(run.child.pid!);
-    }
-  });
-  return run.done;
-}
-
-const pendingOperations = (repo: TestRepo) => JSON.parse(pulumi(repo.dir, "stack", "export", "--stack", "dev")).deployment.pending_operations ?? [];
+const state = (repo: TestRepo) => path.join(repo.dir, ".pulumi-gitops", "state");
+const history = (repo: TestRepo, stack: string) => JSON.parse(pulumi(repo.dir, "stack", "history", "--json", "--stack", stack)) as { result: string }[];
 
 describe("interruption", () => {
   let repo: TestRepo;
-  beforeEach(() => (repo = createRepo(["dev"])));
-  afterEach(() => repo.remove());
-
-  it("SIGTERM mid-update stops the engine gracefully, releases the lock, and a rerun finishes the job", async () => {
-    const first = await applyAndInterrupt(repo, (pid) => process.kill(pid, "SIGTERM"));
-    assert.equal(first.signal, null, "the runner was not killed by the signal: it stopped the engine and exited");
-    assert.equal(first.code, 1, first.stderr);
-    assert.match(first.stderr, /SIGTERM: stopping the engine gracefully/);
-    const second = await gitops(repo.dir, "apply");
-    assert.equal(second.code, 0, second.stderr);
-    assert.doesNotMatch(second.stderr, /locked/);
-    assert.deepEqual(pendingOperations(repo), []);
-    const check = await gitops(repo.dir, "preview", "--stack", "dev", "--detailed-exitcode");
-    assert.equal(check.code, 0, `state matches the program: ${check.stderr}`);
+  afterEach(() => {
+    killProcessesUnder(repo.dir);
+    repo.remove();
   });
 
-  it("after a crash (runner and engine killed), the next apply clears the stale lock and pending operations", async () => {
-    const first = await applyAndInterrupt(repo, (pid) => {
-      const engine = execFileSync("pgrep", ["-P", String(pid), "-x", "pulumi"], { encoding: "utf8" }).trim().split("\n").map(Number);
-      for (const p of engine) process.kill(p, "SIGKILL");
-      process.kill(pid, "SIGKILL");
-      // A crash takes the plugins too; they run in process groups of their own, found by directory.
-      killProcessesUnder(repo.dir);
-    });
-    assert.equal(first.signal, "SIGKILL");
-    const second = await gitops(repo.dir, "apply");
-    assert.equal(second.code, 0, second.stderr);
-    assert.match(second.stderr, /clearing a stale lock left by process \d+, which is no longer running/);
-    assert.deepEqual(pendingOperations(repo), []);
-    const urns = resources(repo.dir, "dev");
-    assert.equal(new Set(urns).size, urns.length);
-    const check = await gitops(repo.dir, "preview", "--stack", "dev", "--detailed-exitcode");
-    assert.equal(check.code, 0, `state matches the program: ${check.stderr}`);
+  it("SIGTERM before the engine started: nothing is deployed and the run fails", async () => {
+    repo = createRepo(["dev"]);
+    const fetch = holdFetch(repo.dir);
+    const run = startCli(repo.dir, ["apply"]);
+    await fetch.reached(run.child);
+    run.child.kill("SIGTERM");
+    fetch.release();
+    const r = await run.done;
+    assert.equal(r.signal, null);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^error: stopped by SIGTERM before any stack was deployed\nhint: /m);
+    assert.deepEqual(resources(repo.dir, "dev"), [], "no resource in the state");
+    assert.equal(fs.existsSync(path.join(repo.dir, "rendered")), false, "no manifest rendered");
+  });
+
+  it("SIGTERM mid-update stops the engine, starts no further stack, releases the lock; a rerun finishes", async () => {
+    const h = hold();
+    repo = createCounterRepo({ dev: { count: 2, version: "one", holdFile: h.file }, staging: { count: 2, version: "one" } });
+    const run = startCli(repo.dir, ["apply"]);
+    await h.reached(run.child);
+    assert.equal(lockFiles(state(repo)).length, 1, "the update holds the lock");
+    run.child.kill("SIGTERM");
+    h.release();
+    const r = await run.done;
+    assert.equal(r.signal, null, "the runner stopped the engine and exited, it was not killed");
+    assert.equal(r.code, 1, r.stderr);
+    assert.deepEqual(lockFiles(state(repo)), [], "the lock is released");
+    assert.deepEqual(resources(repo.dir, "staging"), [], "staging was not started");
+    const again = await gitops(repo.dir, "apply");
+    assert.equal(again.code, 0, again.stderr);
+    for (const s of ["dev", "staging"]) assert.equal(resources(repo.dir, s).filter((u) => u.includes("counter:index:Item")).length, 2, s);
+  });
+
+  it("a second signal exits at once, without waiting for the engine", async () => {
+    const h = hold();
+    repo = createCounterRepo({ dev: { count: 1, version: "one", holdFile: h.file } });
+    const run = startCli(repo.dir, ["apply"]);
+    await h.reached(run.child);
+    const engine = enginePid(run.child.pid!);
+    run.child.kill("SIGTERM");
+    run.child.kill("SIGTERM");
+    const r = await run.done;
+    assert.equal(r.code, 143, r.stderr);
+    assert.ok(alive(engine), "the engine was still waiting on the hold when the runner exited");
+    h.release();
+  });
+
+  it("after a crash, the lock names the dead runner; apply refuses until unlock is told it is gone", async () => {
+    const h = hold();
+    repo = createCounterRepo({ dev: { count: 2, version: "one", holdFile: h.file } });
+    const run = startCli(repo.dir, ["apply"]);
+    await h.reached(run.child);
+    const engine = enginePid(run.child.pid!);
+    process.kill(engine, "SIGKILL");
+    run.child.kill("SIGKILL");
+    // A crash takes the language host and plugins too; they run in process groups of their own.
+    killProcessesUnder(repo.dir);
+    await run.done;
+    const [lock] = lockFiles(state(repo));
+    assert.ok(lock, "the crashed update left its lock");
+
+    const refused = await gitops(repo.dir, "apply");
+    assert.equal(refused.code, 3, refused.stderr);
+    assert.match(refused.stderr, new RegExp(`^error: stack dev is locked: created by \\S+@${os.hostname()} \\(pid ${engine}\\)`, "m"));
+    assert.deepEqual(lockFiles(state(repo)), [lock], "apply broke no lock");
+
+    const ask = await gitops(repo.dir, "unlock", "--stack", "dev");
+    assert.equal(ask.code, 3, ask.stderr);
+    assert.match(ask.stderr, new RegExp(`hint: .*gitops unlock --stack dev --gone ${engine}@${os.hostname()}`));
+    assert.deepEqual(lockFiles(state(repo)), [lock]);
+    const cleared = await gitops(repo.dir, "unlock", "--stack", "dev", "--gone", `${engine}@${os.hostname()}`);
+    assert.equal(cleared.code, 0, cleared.stderr);
+    assert.deepEqual(lockFiles(state(repo)), []);
+
+    h.release();
+    const again = await gitops(repo.dir, "apply");
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(resources(repo.dir, "dev").filter((u) => u.includes("counter:index:Item")).length, 2);
+    assert.equal(history(repo, "dev")[0].result, "succeeded");
+  });
+
+  it("unlock refuses while the holder runs, even when told it is gone, and the holder finishes", async () => {
+    const h = hold();
+    repo = createCounterRepo({ dev: { count: 1, version: "one", holdFile: h.file } });
+    const run = startCli(repo.dir, ["apply"]);
+    await h.reached(run.child);
+    const engine = enginePid(run.child.pid!);
+    const [lock] = lockFiles(state(repo));
+    for (const args of [[], ["--gone", `${engine}@${os.hostname()}`]]) {
+      const r = await gitops(repo.dir, "unlock", "--stack", "dev", ...args);
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, new RegExp(`^error: stack dev is locked by (a process that is running on this machine: )?${engine}@`, "m"));
+      assert.deepEqual(lockFiles(state(repo)), [lock], "the live lock is intact");
+    }
+    h.release();
+    const r = await run.done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(history(repo, "dev").length, 1);
   });
 });

@@ -1,11 +1,14 @@
 /** gitops rollback deploys an old commit exactly, from a temporary checkout, and pins the stack. */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { gitops } from "../helpers/cli";
+import { killProcessesUnder } from "../fixtures/proc";
+import { gitops, startCli } from "../helpers/cli";
+import { hold } from "../helpers/hold";
 import { pulumi, tags } from "../helpers/pulumi";
-import { createRepo, type TestRepo } from "../helpers/repo";
+import { counterStackYaml, createCounterRepo, createRepo, type TestRepo } from "../helpers/repo";
 
 const manifestDir = (repo: TestRepo) => path.join(repo.dir, "rendered", "dev", "1-manifest");
 /** Every rendered manifest of dev, by file name: what the "cluster" would run. */
@@ -89,6 +92,21 @@ describe("gitops rollback", () => {
     assert.equal(worktrees(repo), 1);
   });
 
+  it("checks main's real tip: a commit only on a stale local tracking ref is refused", async () => {
+    repo.git("checkout", "-q", "-b", "local-only");
+    repo.write("stacks/Pulumi.dev.yaml", repo.read("stacks/Pulumi.dev.yaml").replace("replicas: 3", "replicas: 7"));
+    const local = repo.commit("only in this clone");
+    repo.git("checkout", "-q", "main");
+    // This clone believes origin/main has it; origin does not.
+    repo.git("update-ref", "refs/remotes/origin/main", local);
+    const before = tags(repo.dir, "dev");
+    const r = await gitops(repo.dir, "rollback", "--stack", "dev", "--to", local, "--yes");
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, new RegExp(`error: commit ${local.slice(0, 7)} is not on main\\nhint: `));
+    assert.deepEqual(tags(repo.dir, "dev"), before, "nothing was deployed or recorded");
+    assert.equal(repo.git("rev-parse", "refs/remotes/origin/main"), repo.git("ls-remote", "origin", "refs/heads/main").split("\t")[0], "the tracking ref was fetched");
+  });
+
   it("installs the dependencies of a commit whose lockfile differs", async () => {
     const pkg = JSON.parse(repo.read("package.json"));
     const lock = JSON.parse(repo.read("package-lock.json"));
@@ -105,5 +123,65 @@ describe("gitops rollback", () => {
     assert.deepEqual(rendered(repo), manifestsA);
     assert.equal(worktrees(repo), 1);
     assert.notEqual(d, a);
+  });
+
+  it("--force deploys a commit main does not contain, recorded; apply --force then brings main over the pin", async () => {
+    repo.git("checkout", "-q", "-b", "hotfix");
+    repo.write("stacks/Pulumi.dev.yaml", repo.read("stacks/Pulumi.dev.yaml").replace(/replicas: \d+/, "replicas: 6"));
+    const hotfix = repo.commit("unmerged hotfix");
+    repo.git("checkout", "-q", "main");
+    const main = repo.git("rev-parse", "HEAD");
+    const r = await gitops(repo.dir, "rollback", "--stack", "dev", "--to", hotfix, "--yes", "--force");
+    assert.equal(r.code, 0, r.stderr);
+    let t = tags(repo.dir, "dev");
+    assert.equal(t["gitops:commit"], hotfix);
+    assert.equal(t["gitops:pin"], hotfix);
+    assert.match(t["gitops:forced"], new RegExp(`rollback to ${hotfix} not on main`));
+    assert.match(Object.entries(rendered(repo)).find(([f]) => f.includes("deployment"))![1], /replicas: 6/);
+
+    const pinned = await gitops(repo.dir, "apply");
+    assert.equal(pinned.code, 0, pinned.stderr);
+    assert.equal(tags(repo.dir, "dev")["gitops:commit"], hotfix, "apply skips the pinned stack");
+    const forced = await gitops(repo.dir, "apply", "--force");
+    assert.equal(forced.code, 0, forced.stderr);
+    t = tags(repo.dir, "dev");
+    assert.equal(t["gitops:commit"], main);
+    assert.match(t["gitops:forced"], new RegExp(`^${main} at `));
+  });
+});
+
+describe("rollback interrupted", () => {
+  let repo: TestRepo;
+  after(() => {
+    killProcessesUnder(repo.dir);
+    repo.remove();
+  });
+
+  it("Ctrl-C during the preview: nothing deployed, the temporary worktree removed", { timeout: 600_000 }, async () => {
+    const h = hold();
+    h.release();
+    repo = createCounterRepo({ dev: { count: 1, version: "a", holdFile: h.file } });
+    const a = repo.git("rev-parse", "HEAD");
+    assert.equal((await gitops(repo.dir, "apply")).code, 0);
+    repo.write("stacks/Pulumi.dev.yaml", counterStackYaml({ count: 2, version: "b" }));
+    const b = repo.commit("b");
+    repo.git("push", "-q", "origin", "main");
+    assert.equal((await gitops(repo.dir, "apply")).code, 0);
+    const before = tags(repo.dir, "dev");
+    h.reset();
+
+    const run = startCli(repo.dir, ["rollback", "--stack", "dev", "--to", a, "--yes"]);
+    await h.reached(run.child);
+    const temp = () => fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith(`gitops-${a.slice(0, 7)}-`));
+    assert.equal(temp().length, 1, "the preview runs in a temporary worktree");
+    run.child.kill("SIGINT");
+    h.release();
+    const r = await run.done;
+    assert.equal(r.signal, null);
+    assert.equal(r.code, 1, r.stderr);
+    assert.deepEqual(tags(repo.dir, "dev"), before, "nothing was deployed, recorded or pinned");
+    assert.equal(tags(repo.dir, "dev")["gitops:commit"], b);
+    assert.equal(worktrees(repo), 1, "the worktree is gone from git");
+    assert.deepEqual(temp(), [], "and from the disk");
   });
 });
