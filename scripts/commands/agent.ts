@@ -10,6 +10,7 @@ import { startServer } from "../agent/server";
 import type { GlobalOptions } from "../core/context";
 import { GitopsError, usageError } from "../core/errors";
 import { createLogger } from "../core/log";
+import { wholeNumber } from "./options";
 
 interface Args extends GlobalOptions {
   repo: string;
@@ -69,7 +70,7 @@ export const agentCommand: CommandModule<GlobalOptions, Args> = {
       .option("backoff-cap", { type: "string", default: "10m", requiresArg: true, describe: "Longest wait between retries of a failed commit (a new commit is tried at once anyway)" })
       .option("webhook-secret-file", { type: "string", requiresArg: true, describe: "File holding the push webhook's HMAC secret (default: $GITOPS_WEBHOOK_SECRET; without either, webhooks are off)" })
       .option("shutdown-timeout", { type: "string", default: "60s", requiresArg: true, describe: "On SIGTERM, how long the running update may take to finish before the engine is stopped gracefully" })
-      .option("lock-timeout", { type: "number", default: 60, describe: "Seconds to wait, with backoff, while another runner holds a stack's lock" })
+      .option("lock-timeout", { type: "string", default: "60", defaultDescription: "60", requiresArg: true, coerce: wholeNumber("lock-timeout", 0, 120), describe: "Seconds to wait, with backoff, while another runner holds a stack's lock" })
       .epilogue(
         "Each new commit on the branch is applied exactly as `gitops apply` would (order, pins, guards, recorded commit), one update at a time. " +
           "A failed commit is retried with exponential backoff from --backoff-base up to --backoff-cap; a new commit is tried at once. " +

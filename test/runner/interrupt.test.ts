@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { afterEach, describe, it } from "node:test";
 import { killProcessesUnder } from "../fixtures/proc";
 import { gitops, startCli } from "../helpers/cli";
-import { alive, enginePid, hold, holdFetch, lockFiles } from "../helpers/hold";
+import { alive, enginePid, hold, holdFetch, lockFiles, printed } from "../helpers/hold";
 import { pulumi, resources } from "../helpers/pulumi";
 import { createCounterRepo, createRepo, type TestRepo } from "../helpers/repo";
 
@@ -63,7 +63,10 @@ describe("interruption", () => {
     const run = startCli(repo.dir, ["apply"]);
     await h.reached(run.child);
     const engine = enginePid(run.child.pid!);
+    const first = printed(run.child, /SIGTERM: stopping gracefully/);
     run.child.kill("SIGTERM");
+    // Two signals sent at once are one pending signal to the kernel: the second follows the first's handling.
+    await first;
     run.child.kill("SIGTERM");
     const r = await run.done;
     assert.equal(r.code, 143, r.stderr);
