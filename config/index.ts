@@ -20,6 +20,8 @@ export interface ConfigProblem {
   /** Config key, e.g. `pulumi-gitops:app.replicas`; `(file)` / `(yaml)` for whole-file problems. */
   key: string;
   message: string;
+  /** Where in the file, for syntax errors (1-based). */
+  position?: { line: number; col: number };
 }
 
 /** Thrown by the program before it creates anything when a stack's config is invalid. */
@@ -37,9 +39,13 @@ export class StackConfigError extends Error {
   }
 }
 
-/** One line per problem: `file: key: message`. */
+/** One problem as a line: `file: key: message`, or `file:line:col: key: message` when the place is known. */
+export function formatProblem(p: ConfigProblem): string {
+  return `${p.file}${p.position ? `:${p.position.line}:${p.position.col}` : ""}: ${p.key}: ${p.message}`;
+}
+
 export function formatProblems(problems: readonly ConfigProblem[]): string {
-  return problems.map((p) => `${p.file}: ${p.key}: ${p.message}`).join("\n");
+  return problems.map(formatProblem).join("\n");
 }
 
 /** The stack file of `stack`, relative to the repository root. */
@@ -205,12 +211,14 @@ export function readStackFile(
     const message = code === "ENOENT" ? "stack file not found" : `cannot read stack file (${code ?? String(err)})`;
     return { file, values: {}, problems: [{ file, key: "(file)", message }] };
   }
-  const doc = parseDocument(text, { prettyErrors: false });
+  const doc = parseDocument(text);
   if (doc.errors.length > 0) {
     const problems = doc.errors.map((e) => ({
       file,
       key: "(yaml)",
-      message: `${e.message.split("\n")[0]}${e.linePos ? ` (line ${e.linePos[0].line})` : ""}`,
+      // The first line, without the position it repeats (given as line:col beside the file).
+      message: e.message.split("\n")[0].replace(/ at line \d+, column \d+:$/, ""),
+      ...(e.linePos ? { position: e.linePos[0] } : {}),
     }));
     return { file, values: {}, problems };
   }

@@ -7,7 +7,7 @@ import { applyPosting, publishApply } from "../forge/publish";
 import { withApplyForge, type ApplyForgeArgs } from "../forge/target";
 import { abortOnSignals } from "./interrupt";
 import { withLockTimeout, withOutputs, withStacks } from "./options";
-import { writeOutputs } from "./output";
+import { printFailures, writeOutputs } from "./output";
 
 interface Args extends GlobalOptions, ApplyForgeArgs {
   stack?: string[];
@@ -34,6 +34,7 @@ export const applyCommand: CommandModule<GlobalOptions, Args> = {
     writeOutputs(out.results, { title: "gitops apply", commit: out.commit }, a);
     if (posting) await publishApply(posting, out.commit, out.results, out.refusal, ctx.log);
     if (out.refusal) throw out.refusal;
+    printFailures(out.results, (s) => `\`gitops status\` shows what ${s} runs now; fix the cause through a pull request to main, and the next apply retries ${s}`);
     process.exitCode = out.results.some((r) => r.status === "failed") ? ExitCode.failure : ExitCode.ok;
   },
 };

@@ -6,7 +6,7 @@ import { ExitCode } from "../core/errors";
 import { summaryLine } from "../core/report";
 import { withOutputs, withStacks } from "./options";
 import { abortOnSignals } from "./interrupt";
-import { writeOutputs } from "./output";
+import { printFailures, writeOutputs } from "./output";
 
 interface Args extends GlobalOptions {
   stack?: string[];
@@ -39,6 +39,11 @@ export const driftCommand: CommandModule<GlobalOptions, Args> = {
     const out = await drift(ctx, { stacks: a.stack, remediate: a.remediate, signal });
     for (const r of out.results) ctx.log.info(summaryLine(r) + (r.reason && r.status !== "skipped" ? `: ${r.reason}` : ""));
     writeOutputs(out.results, { title: a.remediate ? "Drift remediation" : "Drift", commit: out.commit }, a);
+    printFailures(out.results, (s) =>
+      a.remediate
+        ? `${s} keeps its recorded commit; fix the cause, then \`gitops drift --stack ${s} --remediate\` again`
+        : `the refresh could not read ${s}'s resources: check that its target is reachable with these credentials, then run \`gitops drift --stack ${s}\` again`,
+    );
     const failed = out.results.some((r) => r.status === "failed");
     const drifted = out.results.some((r) => r.operation === "drift" && r.status === "succeeded" && hasChanges(r));
     process.exitCode = failed ? ExitCode.failure : drifted ? ExitCode.changes : ExitCode.ok;

@@ -1,5 +1,6 @@
 /** Option builders shared by several commands, composed into each command's builder. */
 import type { Argv } from "yargs";
+import { checkOutputPath } from "./output";
 
 /**
  * A yargs `coerce` for an option that takes a whole number of at least `min`: anything else is a
@@ -21,7 +22,13 @@ export const withStacks = <T>(y: Argv<T>) =>
 export const withOutputs = <T>(y: Argv<T>) =>
   y
     .option("json", { type: "string", describe: "Write the full result as JSON to this file ('-' for stdout)", requiresArg: true })
-    .option("report", { type: "string", describe: "Write a Markdown report for a pull-request comment to this file", requiresArg: true });
+    .option("report", { type: "string", describe: "Write a Markdown report for a pull-request comment to this file", requiresArg: true })
+    // At parse time, before any work: see checkOutputPath.
+    .check((a) => {
+      checkOutputPath("json", a.json as string | undefined);
+      checkOutputPath("report", a.report as string | undefined);
+      return true;
+    });
 
 export const withLockTimeout = <T>(y: Argv<T>) =>
   y.option("lock-timeout", {

@@ -8,7 +8,7 @@ import { previewPosting, publishPreview } from "../forge/publish";
 import { withPreviewForge, type PreviewForgeArgs } from "../forge/target";
 import { abortOnSignals } from "./interrupt";
 import { wholeNumber, withOutputs, withStacks } from "./options";
-import { writeOutputs } from "./output";
+import { printFailures, writeOutputs } from "./output";
 
 interface Args extends GlobalOptions, PreviewForgeArgs {
   base?: string;
@@ -40,6 +40,7 @@ export const previewCommand: CommandModule<GlobalOptions, Args> = {
     const out = await preview(ctx, { base: a.base, stacks: a.stack, all: a.all, parallel: a.parallel, signal });
     for (const r of out.results) ctx.log.info(summaryLine(r));
     writeOutputs(out.results, { title: "Pulumi preview", commit: out.commit, unaffected: out.unaffected }, a);
+    printFailures(out.results, (s) => `fix it on this branch; \`gitops preview --stack ${s}\` runs the preview again`);
     const failed = out.results.some((r) => r.status === "failed");
     process.exitCode = failed ? ExitCode.failure : a["detailed-exitcode"] && out.results.some(hasChanges) ? ExitCode.changes : ExitCode.ok;
     if (posting) await publishPreview(posting, out, ctx.log);

@@ -6,7 +6,7 @@ import { rollback } from "../core/rollback";
 import { summaryLine } from "../core/report";
 import { abortOnSignals } from "./interrupt";
 import { withLockTimeout, withOutputs } from "./options";
-import { writeOutputs } from "./output";
+import { printFailures, writeOutputs } from "./output";
 
 interface Args extends GlobalOptions {
   stack: string;
@@ -54,6 +54,7 @@ export const rollbackCommand: CommandModule<GlobalOptions, Args> = {
     for (const r of out.results) ctx.log.info(summaryLine(r));
     writeOutputs(out.results, { title: `gitops rollback ${a.stack}`, commit: out.commit }, a);
     if (out.refusal) throw out.refusal;
+    printFailures(out.results, (s) => `${s} was not rolled back nor pinned; fix the cause, or choose another commit with --to (\`gitops history --stack ${s}\` lists what ran)`);
     const ok = out.results[0]?.status === "succeeded";
     if (ok) {
       ctx.log.info(`${a.stack} now runs ${out.commit.slice(0, 7)} and is pinned: apply and the agent skip it until \`gitops unpin --stack ${a.stack}\``);

@@ -4,7 +4,7 @@
  */
 import type { Stack } from "@pulumi/pulumi/automation";
 import type { Context } from "./context";
-import { affectedStacks } from "./changes";
+import { affectedStacks, programFiles } from "./changes";
 import { emptyCounts, engineError, openStack, runOperation, type StackResult } from "./engine";
 import { GitopsError, refused, StackLockedError, StaleCommitError, stopIfAborted } from "./errors";
 import * as git from "./git";
@@ -50,7 +50,7 @@ interface Plan {
 }
 
 /** Decides one stack from its record: pinned, in sync, unaffected since its commit, or due. */
-async function planStack(ctx: Context, stack: Stack, head: string, all: string[], force: boolean): Promise<Plan> {
+async function planStack(ctx: Context, stack: Stack, head: string, all: string[], program: ReadonlySet<string>, force: boolean): Promise<Plan> {
   const name = stack.name;
   const rec = await readRecord(stack);
   if (rec.pin && !force) return { stack: name, skip: `pinned to ${rec.pin.slice(0, 7)} by a rollback; \`gitops unpin --stack ${name}\` to resume, or apply --force` };
@@ -61,7 +61,7 @@ async function planStack(ctx: Context, stack: Stack, head: string, all: string[]
     return { stack: name, deploy: `its commit ${rec.commit.slice(0, 7)} is not in the history of HEAD` };
   }
   const paths = await git.changedPaths(ctx.repo, rec.commit, head);
-  const affected = affectedStacks(paths, all, ctx.rules);
+  const affected = affectedStacks(paths, all, ctx.rules, program);
   if (!affected.stacks.includes(name)) return { stack: name, skip: `nothing since ${rec.commit.slice(0, 7)} affects it` };
   return { stack: name, deploy: `changed since ${rec.commit.slice(0, 7)}: ${affected.reasons[name].slice(0, 3).join(", ")}${affected.reasons[name].length > 3 ? ", ..." : ""}` };
 }
@@ -168,7 +168,7 @@ export async function deploy(ctx: Context, commit: string, command: string, stac
       });
     } catch (err) {
       if (!(err instanceof GitopsError)) throw err;
-      results.push({ ...skipped(stack.name, commit, err.message), status: "failed", error: `${err.message}\n${err.hint}` });
+      results.push({ ...skipped(stack.name, commit, err.message), status: "failed", error: err.message, hint: err.hint });
       for (const rest of stacks.slice(i + 1)) results.push(skipped(rest.name, commit, `not applied: ${stack.name} was not deployed`));
       return { results, refusal: err };
     }
@@ -189,16 +189,18 @@ export async function apply(ctx: Context, opts: ApplyOptions): Promise<ApplyOutc
   const head = await git.headCommit(ctx.repo);
   const all = discoverStacks(ctx.repo, ctx.rules);
   const selected = selectStacks(all, opts.stacks);
+  // Before any engine runs: the engine itself reads a stack's file when it opens the stack.
+  checkStackFiles(ctx.repo, selected);
+  const program = await programFiles(ctx.repo, head);
   const opened = new Map<string, Stack>();
   const plans: Plan[] = [];
   for (const name of selected) {
     stopIfAborted(opts.signal, "before any stack was deployed");
     const stack = await openStack(ctx.engine, ctx.repo, name, true);
     opened.set(name, stack);
-    plans.push(await planStack(ctx, stack, head, all, opts.force ?? false));
+    plans.push(await planStack(ctx, stack, head, all, program, opts.force ?? false));
   }
   const due = plans.filter((p) => p.deploy);
-  checkStackFiles(ctx.repo, due.map((p) => p.stack));
   for (const p of plans) ctx.log.info(`${p.stack}: ${p.deploy ? "apply, " + p.deploy : "skip, " + p.skip}`);
   const subject = (await git.commitSubject(ctx.repo, head)) ?? "";
   const { results: deployed, refusal } = await deploy(ctx, head, "apply", due.map((p) => opened.get(p.stack)!), opts, subject);

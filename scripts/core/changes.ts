@@ -1,5 +1,12 @@
-/** Changed paths -> affected stacks, by declarative path rules (see rules.ts for the defaults). */
+/**
+ * Changed paths -> affected stacks: the program's own files (its real import graph), the declarative
+ * path rules (see rules.ts for the defaults) and each stack's file.
+ */
+import * as path from "node:path";
 import picomatch from "picomatch";
+import ts from "typescript";
+import { parse } from "yaml";
+import * as git from "./git";
 import type { Rules } from "./rules";
 
 export interface Affected {
@@ -20,18 +27,84 @@ export function globMatcher(patterns: string[]): (p: string) => boolean {
 
 const STACK_FILE = /^stacks\/Pulumi\.([^/]+)\.ya?ml$/;
 
-/** Which of `stacks` the changed `paths` affect. */
-export function affectedStacks(paths: string[], stacks: string[], rules: Rules): Affected {
+/** Files that decide how the program's imports resolve and what is installed for them. */
+const PROGRAM_SETTINGS = ["Pulumi.yaml", "tsconfig.json", "package.json", "package-lock.json"];
+
+/**
+ * The repository files the program at `commit` is made of, read from git: its entry (Pulumi.yaml's
+ * `main`, else the project directory by Node's rules, i.e. index.ts), every repository file its
+ * imports reach, transitively, as TypeScript itself resolves them (tsconfig.json's options
+ * included), and the files that steer resolution and installation. Dependencies in node_modules are
+ * covered by the lockfile. The graph at the newer commit suffices: an edge to a file that changed can
+ * only disappear through a change to a file that is still in the graph.
+ */
+export async function programFiles(repoDir: string, commit: string): Promise<Set<string>> {
+  const tree = new Set(await git.filesAt(repoDir, commit));
+  if (!tree.has("Pulumi.yaml")) return new Set();
+  const dirs = new Set([...tree].flatMap((f) => f.split("/").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("/"))));
+  const text = new Map<string, string>();
+  const load = async (rel: string) => {
+    if (!text.has(rel)) text.set(rel, await git.fileAt(repoDir, commit, rel));
+    return text.get(rel)!;
+  };
+  // Resolution reads only package.json files (and the tsconfig, parsed here): fetch them first, so the
+  // host TypeScript calls synchronously can answer from memory.
+  for (const f of tree) if (f === "package.json" || f.endsWith("/package.json")) await load(f);
+  const root = path.resolve(repoDir);
+  const rel = (abs: string) => path.relative(root, abs).split(path.sep).join("/");
+  const host: ts.ModuleResolutionHost = {
+    fileExists: (abs) => tree.has(rel(abs)),
+    directoryExists: (abs) => rel(abs) === "" || dirs.has(rel(abs)),
+    readFile: (abs) => text.get(rel(abs)),
+    getCurrentDirectory: () => root,
+  };
+  const options = tree.has("tsconfig.json")
+    ? ts.convertCompilerOptionsFromJson(ts.parseConfigFileTextToJson("tsconfig.json", await load("tsconfig.json")).config?.compilerOptions ?? {}, root).options
+    : {};
+  const resolve = (specifier: string, fromRel: string) => {
+    const hit = ts.resolveModuleName(specifier, path.join(root, fromRel), options, host).resolvedModule;
+    const file = hit && rel(hit.resolvedFileName);
+    return file && tree.has(file) ? file : undefined;
+  };
+
+  const main = (parse(await load("Pulumi.yaml")) as { main?: string } | null)?.main ?? ".";
+  const entry = resolve(`./${path.posix.normalize(main)}`, "Pulumi.yaml") ?? (tree.has("index.ts") ? "index.ts" : undefined);
+  const files = new Set(PROGRAM_SETTINGS.filter((f) => tree.has(f)));
+  const queue = entry ? [entry] : [];
+  const seen = new Set(queue);
+  for (let f = queue.shift(); f !== undefined; f = queue.shift()) {
+    files.add(f);
+    if (!/\.[cm]?[jt]sx?$/.test(f)) continue;
+    // import/export ... from, import(), require(): every way a module names another.
+    for (const { fileName } of ts.preProcessFile(await load(f), true, true).importedFiles) {
+      const target = resolve(fileName, f);
+      if (target && !seen.has(target)) queue.push(target), seen.add(target);
+    }
+  }
+  return files;
+}
+
+/**
+ * Which of `stacks` the changed `paths` affect: every stack for a file of the program (`program`,
+ * from programFiles, whatever the rules say, since the program really runs it) or one the rules'
+ * `program` globs name; a stack for its own file; the stacks of each matching rule. Ignored paths
+ * affect nothing unless the program is made of them.
+ */
+export function affectedStacks(paths: string[], stacks: string[], rules: Rules, program: ReadonlySet<string> = new Set()): Affected {
   const ignored = globMatcher(rules.ignore);
-  const program = globMatcher(rules.program);
+  const programGlobs = globMatcher(rules.program);
   const custom = rules.rules.map((r) => ({ matches: globMatcher(r.match), stacks: r.stacks }));
   const reasons: Record<string, string[]> = {};
   const mark = (targets: string[], p: string) => {
     for (const s of targets.includes("*") ? stacks : targets) if (stacks.includes(s)) (reasons[s] ??= []).push(p);
   };
   for (const p of paths) {
+    if (program.has(p)) {
+      mark(["*"], p);
+      continue;
+    }
     if (ignored(p)) continue;
-    if (program(p)) mark(["*"], p);
+    if (programGlobs(p)) mark(["*"], p);
     const own = STACK_FILE.exec(p);
     if (own) mark([own[1]], p);
     for (const r of custom) if (r.matches(p)) mark(r.stacks, p);

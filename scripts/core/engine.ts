@@ -307,9 +307,20 @@ export function engineError(err: unknown, stack: string): unknown {
   return err;
 }
 
-/** The error text of a failed operation, as one readable paragraph without the CLI's noise. */
+/**
+ * Providers wrap their errors in Go's multierror list ("1 error occurred:\n\t* <reason>"), whose
+ * first line says nothing: keep the reasons, one per line.
+ */
+function unwrapErrorList(message: string): string {
+  const list = /^\d+ errors? occurred:\s*\n([\s\S]*)$/.exec(message);
+  if (!list) return message;
+  const reasons = list[1].split(/\n\s*\* /).map((x) => x.replace(/^\s*\* /, "").trim()).filter(Boolean);
+  return reasons.length === 1 ? reasons[0] : reasons.map((x) => `* ${x}`).join("\n");
+}
+
+/** The error text of a failed operation, its reason first, without the CLI's noise. */
 export function failureText(err: unknown, diagnostics: Diagnostic[]): string {
-  const errors = diagnostics.filter((d) => d.severity === "error").map((d) => (d.resource ? `${d.resource}: ` : "") + d.message);
+  const errors = diagnostics.filter((d) => d.severity === "error").map((d) => (d.resource ? `${d.resource}: ` : "") + unwrapErrorList(d.message));
   if (errors.length) return errors.join("\n");
   const msg = err instanceof Error ? err.message : String(err);
   const stderr = /stderr: ([\s\S]*?)(?:\n\s*err\?:|$)/.exec(msg)?.[1]?.trim();
@@ -331,6 +342,7 @@ export async function runOperation(stack: Stack, operation: Operation, o: RunOpt
   const common = { onEvent: c.onEvent, signal: o.signal, color: "never" as const };
   let outputs: Record<string, unknown> | undefined;
   let error: string | undefined;
+  let hint: string | undefined;
   try {
     if (operation === "preview") await stack.preview({ ...common, diff: false });
     else if (operation === "drift") await stack.refresh({ ...common, previewOnly: true });
@@ -343,7 +355,8 @@ export async function runOperation(stack: Stack, operation: Operation, o: RunOpt
     const mapped = engineError(err, stack.name);
     // A held lock is for the caller to wait out or refuse; anything else fails only this stack.
     if (mapped instanceof StackLockedError) throw mapped;
-    error = mapped instanceof GitopsError ? `${mapped.message}\n${mapped.hint}` : failureText(err, c.diagnostics);
+    if (mapped instanceof GitopsError) [error, hint] = [mapped.message, mapped.hint];
+    else error = failureText(err, c.diagnostics);
   }
   return {
     stack: stack.name,
@@ -355,6 +368,7 @@ export async function runOperation(stack: Stack, operation: Operation, o: RunOpt
     diagnostics: c.diagnostics,
     outputs,
     error,
+    hint,
     durationMs: Date.now() - started,
   };
 }

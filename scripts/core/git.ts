@@ -64,6 +64,17 @@ export async function changedPaths(dir: string, from: string, to: string): Promi
   return out ? out.split("\n") : [];
 }
 
+/** Every file in `commit`'s tree, repository-relative. */
+export async function filesAt(dir: string, commit: string): Promise<string[]> {
+  const out = await git(dir).raw(["ls-tree", "-r", "-z", "--name-only", commit]);
+  return out.split("\0").filter(Boolean);
+}
+
+/** The text of `file` as `commit` has it. */
+export async function fileAt(dir: string, commit: string, file: string): Promise<string> {
+  return git(dir).raw(["show", `${commit}:${file}`]);
+}
+
 /** Whether `descendant` contains `ancestor` (both full hashes). `--is-ancestor` answers only by exit
  * code, which simple-git does not report, so this compares the merge-base instead. */
 export async function isAncestor(dir: string, ancestor: string, descendant: string): Promise<boolean> {

@@ -1,6 +1,6 @@
 /** The preview flow: changed paths -> affected stacks -> real previews, a bounded number at once. */
 import type { Context } from "./context";
-import { affectedStacks } from "./changes";
+import { affectedStacks, programFiles } from "./changes";
 import { openStack, runOperation, type StackResult } from "./engine";
 import { GitopsError, stopIfAborted } from "./errors";
 import * as git from "./git";
@@ -35,7 +35,7 @@ async function chooseStacks(ctx: Context, o: PreviewOptions, all: string[]): Pro
   if (!baseCommit) throw new GitopsError(`base ref '${base}' does not name a commit`, "fetch it (`git fetch origin main`), pass --base <ref>, or preview explicitly with --stack <name> or --all");
   const from = await git.mergeBase(ctx.repo, baseCommit, "HEAD");
   const paths = await git.changedPaths(ctx.repo, from, "HEAD");
-  const affected = affectedStacks(paths, all, ctx.rules);
+  const affected = affectedStacks(paths, all, ctx.rules, await programFiles(ctx.repo, "HEAD"));
   ctx.log.info(`${paths.length} path(s) changed since ${base} (${from.slice(0, 7)}): ${affected.stacks.length ? "affects " + affected.stacks.join(", ") : "no stack affected"}`);
   for (const s of affected.stacks) ctx.log.debug(`${s} <- ${affected.reasons[s].join(", ")}`);
   return affected.stacks;

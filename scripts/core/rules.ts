@@ -5,8 +5,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import Ajv, { type ErrorObject } from "ajv";
-import { parse } from "yaml";
+import { parse, YAMLParseError } from "yaml";
 import { GitopsError } from "./errors";
+import { STACK_NAME } from "./stacks";
 
 export const RULES_FILE = "stacks/gitops.yaml";
 
@@ -45,7 +46,7 @@ const schema = {
   properties: {
     protectedBranch: { type: "string", minLength: 1 },
     remote: { type: "string", minLength: 1 },
-    order: { type: "array", items: { type: "string", pattern: "^[A-Za-z0-9_.-]+$" }, uniqueItems: true },
+    order: { type: "array", items: { type: "string", pattern: STACK_NAME.source }, uniqueItems: true },
     paths: {
       type: "object",
       additionalProperties: false,
@@ -82,7 +83,9 @@ export function loadRules(repoDir: string): Rules {
   try {
     doc = parse(fs.readFileSync(file, "utf8")) ?? {};
   } catch (err) {
-    throw new GitopsError(`${RULES_FILE}: not valid YAML: ${(err as Error).message}`, "fix the file's syntax; every key is optional");
+    if (!(err instanceof YAMLParseError)) throw err;
+    const at = err.linePos ? `:${err.linePos[0].line}:${err.linePos[0].col}` : "";
+    throw new GitopsError(`${RULES_FILE}${at}: not valid YAML: ${err.message.split("\n")[0].replace(/ at line \d+, column \d+:$/, "")}`, "fix the file's syntax; every key is optional");
   }
   if (!validate(doc)) {
     const problems = (validate.errors ?? []).map((e) => `  ${RULES_FILE}: ${describe(e)}`);

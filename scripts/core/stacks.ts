@@ -2,16 +2,28 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
-import { NAMESPACE, readStackFile } from "../../config";
+import { formatProblem, NAMESPACE, readStackFile } from "../../config";
 import { GitopsError, usageError } from "./errors";
 import type { Rules } from "./rules";
 
-/** Stack names declared in repoDir, in the rules' environment order, the rest alphabetically. */
+/** The engine's rule for a stack name (what `pulumi stack init` accepts). */
+export const STACK_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+
+/**
+ * Stack names declared in repoDir, in the rules' environment order, the rest alphabetically. A
+ * stack file whose name the engine would refuse stops everything here, named, before any engine runs.
+ */
 export function discoverStacks(repoDir: string, rules: Rules): string[] {
   const dir = path.join(repoDir, "stacks");
-  const names = fs.existsSync(dir)
-    ? fs.readdirSync(dir).flatMap((f) => /^Pulumi\.([^/]+)\.ya?ml$/.exec(f)?.[1] ?? [])
-    : [];
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^Pulumi\..+\.ya?ml$/.test(f)) : [];
+  const names = files.map((f) => /^Pulumi\.(.+)\.ya?ml$/.exec(f)![1]);
+  const bad = files.filter((_, i) => !STACK_NAME.test(names[i]));
+  if (bad.length) {
+    throw new GitopsError(
+      `${bad.map((f) => `stacks/${f}`).join(", ")}: not a valid stack name`,
+      "a stack is named by its file, stacks/Pulumi.<name>.yaml, and the engine accepts only letters, digits, '-', '_' and '.' in <name> (at most 100): rename the file",
+    );
+  }
   const rank = (s: string) => {
     const i = rules.order.indexOf(s);
     return i === -1 ? rules.order.length : i;
@@ -48,7 +60,7 @@ export function checkStackFiles(repoDir: string, stacks: string[]): void {
   if (project !== undefined && project !== NAMESPACE) return;
   const problems = stacks.flatMap((s) => readStackFile(repoDir, s).problems);
   if (problems.length) {
-    const lines = problems.map((p) => `  ${p.file}: ${p.key}: ${p.message}`);
+    const lines = problems.map((p) => `  ${formatProblem(p)}`);
     throw new GitopsError(`stack configuration is invalid:\n${lines.join("\n")}`, "fix the listed keys; nothing was previewed or applied");
   }
 }

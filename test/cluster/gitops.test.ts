@@ -113,4 +113,23 @@ describe("gitops against a live cluster", { timeout: 900_000 }, () => {
     assert.ok(await cluster.get(SERVICE), "the Service is back");
     assert.equal((await drift()).code, 0);
   });
+
+  it("an update the API server rejects shows the server's reason in the terminal", async () => {
+    const good = repo.read("stacks/Pulumi.local.yaml");
+    const bad = good.replace(/(containerDefaults:\n\s+requests: \{ cpu: )\S+,/, '$1"2",');
+    assert.notEqual(bad, good, "the stack file still has containerDefaults to break");
+    repo.write("stacks/Pulumi.local.yaml", bad);
+    repo.commit("a default request above its limit");
+    repo.git("push", "-q", "origin", "main");
+    const r = await gitops("apply");
+    assert.equal(r.code, 1, r.stderr);
+    // The API server's own words for this LimitRange, on the error line itself.
+    assert.match(r.stderr, /^error: local: [^\n]*defaults[^\n]*must be less than or equal to cpu limit/m);
+    assert.match(r.stderr, /^hint: /m);
+    assert.doesNotMatch(r.stderr, /error occurred:\s*$/m, "no bare multierror header");
+    repo.write("stacks/Pulumi.local.yaml", good);
+    repo.commit("default request back below its limit");
+    repo.git("push", "-q", "origin", "main");
+    assert.equal((await gitops("apply")).code, 0);
+  });
 });

@@ -54,7 +54,7 @@ describe("gitops apply", () => {
       assert.equal(row.result, "succeeded");
     }
     const table = await gitops(repo.dir, "status");
-    assert.match(table.stdout, /^STACK\s+COMMIT\s+SUBJECT/m);
+    assert.match(table.stdout, /^STACK\s+RUNS\s+SUBJECT/m);
     assert.match(table.stdout, /^prod\s+[0-9a-f]{7}\s+initial infrastructure/m);
   });
 
@@ -92,12 +92,37 @@ describe("gitops apply", () => {
     const out = JSON.parse(r.stdout);
     assert.deepEqual(out.stacks.map((s: { stack: string; status: string }) => [s.stack, s.status]), [["dev", "succeeded"], ["staging", "failed"], ["prod", "skipped"]]);
     assert.match(out.stacks[1].error, /staging is broken on purpose/);
+    assert.match(r.stderr, /^error: staging: [\s\S]*staging is broken on purpose[\s\S]*\nhint: `gitops status` shows what staging runs now; fix the cause/m);
     assert.match(out.stacks[2].reason, /not applied: staging failed/);
     assert.equal(tags(repo.dir, "dev")["gitops:commit"], bad);
     assert.equal(tags(repo.dir, "staging")["gitops:commit"], before.staging, "a failed stack keeps the commit that runs");
     assert.equal(tags(repo.dir, "staging")["gitops:result"], "failed");
     assert.equal(tags(repo.dir, "prod")["gitops:commit"], before.prod);
     assert.ok(resources(repo.dir, "staging").length > 3, "staging's resources are intact");
+  });
+
+  it("after the fix, status says what staging runs and what its failed attempt was; history numbers the updates", async () => {
+    const runs = tags(repo.dir, "staging")["gitops:commit"];
+    const bad = repo.git("rev-parse", "HEAD");
+    repo.git("revert", "--no-edit", "HEAD");
+    repo.git("push", "-q", "origin", "main");
+    const s = await gitops(repo.dir, "status");
+    assert.equal(s.code, 0, s.stderr);
+    assert.match(s.stdout, /^STACK\s+RUNS\s+SUBJECT\s+BEHIND\s+SYNC\s+PIN\s+LAST ATTEMPT$/m);
+    assert.match(s.stdout, new RegExp(`^staging\\s+${runs.slice(0, 7)}\\s+.*\\sin-sync\\s+-\\s+failed apply ${bad.slice(0, 7)} `, "m"));
+    assert.match(
+      s.stdout,
+      new RegExp(`^staging: the last attempt \\(apply of ${bad.slice(0, 7)}, [^)]+\\) failed; it still runs ${runs.slice(0, 7)}, which is what main declares for it: apply has nothing to do$`, "m"),
+    );
+    const json = JSON.parse((await gitops(repo.dir, "status", "--json", "--stack", "staging")).stdout)[0];
+    assert.deepEqual([json.commit, json.attempted, json.result, json.inSync], [runs, bad, "failed", true]);
+
+    const h = await gitops(repo.dir, "history", "--stack", "staging", "--json");
+    assert.equal(h.code, 0, h.stderr);
+    const versions = JSON.parse(h.stdout).map((e: { version: number }) => e.version);
+    assert.deepEqual(versions, Array.from({ length: versions.length }, (_, i) => versions.length - i), "newest first, numbered from 1");
+    const table = await gitops(repo.dir, "history", "--stack", "staging");
+    assert.match(table.stdout, new RegExp(`^\\s*${versions.length}  .* failed `, "m"));
   });
 });
 

@@ -103,6 +103,20 @@ describe("gitops drift", () => {
     assert.equal(worktrees(repo), 1, "the temporary worktree is gone");
     assert.equal((await gitops(repo.dir, "drift")).code, 0);
   });
+
+  it("exits 1 when a refresh fails, with the reason and a hint", async () => {
+    fs.rmSync(file);
+    fs.mkdirSync(file); // the provider's read now fails: a directory stands where the file was
+    try {
+      const r = await gitops(repo.dir, "drift");
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^error: dev: [\s\S]*EISDIR[\s\S]*\nhint: the refresh could not read dev's resources/m);
+    } finally {
+      fs.rmSync(file, { recursive: true });
+      fs.writeFileSync(file, "hello");
+    }
+    assert.equal((await gitops(repo.dir, "drift")).code, 0);
+  });
 });
 
 describe("gitops drift on stacks it cannot check", () => {

@@ -58,6 +58,57 @@ describe("bad input", () => {
     assert.deepEqual(resources(repo.dir, "dev"), [], "nothing was deployed");
   });
 
+  it("a --report or --json into a missing directory is a usage error before any work", async () => {
+    const missing = path.join(repo.dir, "..", "no-such-dir");
+    const applied = await gitops(repo.dir, "apply", "--report", path.join(missing, "apply.md"));
+    assert.equal(applied.code, 64, applied.stderr);
+    assertCleanError(applied.stderr, /^error: --report .*no-such-dir\/apply\.md: the directory .*no-such-dir does not exist\nhint: create it first/m);
+    assert.deepEqual(resources(repo.dir, "dev"), [], "nothing was deployed");
+    const previewed = await gitops(repo.dir, "preview", "--all", "--json", path.join(missing, "preview.json"));
+    assert.equal(previewed.code, 64, previewed.stderr);
+    assertCleanError(previewed.stderr, /^error: --json .*: the directory .*no-such-dir does not exist/m);
+    assert.doesNotMatch(previewed.stderr, /previewing/, "no preview ran");
+    const dir = await gitops(repo.dir, "preview", "--all", "--report", repo.dir);
+    assert.equal(dir.code, 64, dir.stderr);
+    assertCleanError(dir.stderr, /^error: --report .* is a directory/m);
+  });
+
+  it("a stack file whose name the engine refuses is named in a clean error", async () => {
+    repo.write("stacks/Pulumi.a$b.yaml", repo.read("stacks/Pulumi.dev.yaml"));
+    try {
+      const r = await gitops(repo.dir, "preview", "--all");
+      assert.equal(r.code, 1, r.stderr);
+      assertCleanError(r.stderr, /^error: stacks\/Pulumi\.a\$b\.yaml: not a valid stack name\nhint: .*rename the file/m);
+    } finally {
+      fs.rmSync(path.join(repo.dir, "stacks", "Pulumi.a$b.yaml"));
+    }
+  });
+
+  it("invalid YAML in a stack file or the rules names the file, line and column", async () => {
+    const good = repo.read("stacks/Pulumi.staging.yaml");
+    const lines = good.split("\n");
+    const at = lines.findIndex((l) => /^\s+replicas: 1$/.test(l));
+    lines[at] = lines[at].replace("replicas: 1", "replicas: [1");
+    repo.write("stacks/Pulumi.staging.yaml", lines.join("\n"));
+    repo.commit("break the staging file's syntax");
+    repo.git("push", "-q", "origin", "main");
+    const r = await gitops(repo.dir, "apply");
+    assert.equal(r.code, 1, r.stderr);
+    assertCleanError(r.stderr, /^ *stacks\/Pulumi\.staging\.yaml:\d+:\d+: \(yaml\): \S/m);
+    const [line] = /stacks\/Pulumi\.staging\.yaml:(\d+):/.exec(r.stderr)!.slice(1).map(Number);
+    assert.ok(line > at, `the error is at or after the broken line ${at + 1}: ${line}`);
+    assert.deepEqual(resources(repo.dir, "dev"), [], "nothing was applied");
+    repo.write("stacks/Pulumi.staging.yaml", good);
+    repo.commit("fix the staging file's syntax");
+    repo.git("push", "-q", "origin", "main");
+
+    repo.write("stacks/gitops.yaml", "protectedBranch: main\npaths:\n  program: [index.ts\n  ignore: []\n");
+    const rules = await gitops(repo.dir, "preview", "--all");
+    assert.equal(rules.code, 1);
+    assertCleanError(rules.stderr, /^error: stacks\/gitops\.yaml:\d+:\d+: not valid YAML: \S/m);
+    repo.git("clean", "-qfd", "stacks");
+  });
+
   it("a broken stack file is reported with file and key, and nothing is applied", async () => {
     const good = repo.read("stacks/Pulumi.staging.yaml");
     repo.write("stacks/Pulumi.staging.yaml", good.replace("replicas: 1", 'replicas: "three"').replace("port: 8080", "port: 8080\n    colour: blue"));
@@ -88,7 +139,11 @@ describe("bad input", () => {
     assert.equal(r.code, 1, r.stderr);
     const stacks = JSON.parse(r.stdout).stacks;
     assert.deepEqual(stacks.map((s: { stack: string; status: string }) => [s.stack, s.status]), [["dev", "succeeded"], ["staging", "failed"], ["prod", "failed"]]);
-    for (const s of stacks.slice(1)) assert.match(s.error, /needs the 'aws' resource plugin 7\.48\.0, which is not installed\ninstall it on a machine with network access/);
+    for (const s of stacks.slice(1)) {
+      assert.match(s.error, /needs the 'aws' resource plugin 7\.48\.0, which is not installed$/);
+      assert.match(s.hint, /^install it on a machine with network access/);
+      assert.match(r.stderr, new RegExp(`^error: ${s.stack}: stack ${s.stack} needs the 'aws' resource plugin 7\\.48\\.0, which is not installed\nhint: install it on a machine`, "m"));
+    }
     assert.doesNotMatch(r.stderr, /^\s+at .+:\d+:\d+\)?$/m, "no stack trace");
     repo.git("checkout", "--", "stacks");
   });

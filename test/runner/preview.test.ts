@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gitops } from "../helpers/cli";
-import { resources } from "../helpers/pulumi";
+import { resources, tags } from "../helpers/pulumi";
 import { createRepo, type TestRepo } from "../helpers/repo";
 
 describe("gitops preview", () => {
@@ -97,5 +97,61 @@ describe("gitops preview", () => {
       assert.doesNotMatch(text, /hunter2-do-not-print/);
       assert.doesNotMatch(text, /first-secret-value/);
     }
+  });
+});
+
+describe("what a change affects: the program's real imports", () => {
+  let repo: TestRepo;
+  before(() => (repo = createRepo(["dev", "staging"])));
+  after(() => repo.remove());
+
+  it("a helper module outside the program globs, imported by index.ts, affects every stack: preview, status and apply", async () => {
+    // lib/ is named by no path rule: only the import makes it part of the program.
+    repo.write("lib/labels.ts", 'export const team = "platform";\n');
+    repo.write("index.ts", 'import { team } from "./lib/labels";\nvoid team;\n' + repo.read("index.ts"));
+    repo.commit("index.ts uses a helper module");
+    repo.git("push", "-q", "origin", "main");
+    const first = await gitops(repo.dir, "apply");
+    assert.equal(first.code, 0, first.stderr);
+
+    repo.git("checkout", "-q", "-b", "rename-team");
+    repo.write("lib/labels.ts", 'export const team = "platform-eng";\n');
+    const change = repo.commit("rename the team in the helper");
+    const r = await gitops(repo.dir, "preview", "--json", "-");
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).stacks.map((s: { stack: string }) => s.stack), ["dev", "staging"]);
+
+    repo.git("checkout", "-q", "main");
+    repo.git("merge", "-q", "--ff-only", "rename-team");
+    repo.git("push", "-q", "origin", "main");
+    const status = JSON.parse((await gitops(repo.dir, "status", "--json")).stdout);
+    assert.deepEqual(status.map((s: { stack: string; inSync: boolean }) => [s.stack, s.inSync]), [["dev", false], ["staging", false]]);
+    const applied = await gitops(repo.dir, "apply");
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.match(applied.stderr, /dev: apply, changed since [0-9a-f]{7}: lib\/labels\.ts/);
+    for (const s of ["dev", "staging"]) assert.equal(tags(repo.dir, s)["gitops:commit"], change, `${s} was deployed`);
+  });
+
+  it("a failing preview prints each stack's error and hint, and its report stays within the size limit", async () => {
+    repo.git("checkout", "-q", "-b", "huge-error");
+    // 200 KB of error text, with a fence and HTML in it that must not escape into the comment.
+    const thrown = 'throw new Error("```\\n<img src=x onerror=alert(1)>\\n" + "too long ".repeat(22000));\n';
+    repo.write("lib/labels.ts", thrown + repo.read("lib/labels.ts"));
+    repo.commit("a helper that fails with a huge error");
+    const report = path.join(repo.dir, "..", "huge.md");
+    const json = path.join(repo.dir, "..", "huge.json");
+    const r = await gitops(repo.dir, "preview", "--report", report, "--json", json);
+    assert.equal(r.code, 1, r.stderr);
+    for (const s of ["dev", "staging"]) {
+      assert.match(r.stderr, new RegExp(`^error: ${s}: [\\s\\S]*?too long too long`, "m"));
+      assert.match(r.stderr, new RegExp(`^hint: fix it on this branch; \`gitops preview --stack ${s}\``, "m"));
+    }
+    const md = fs.readFileSync(report, "utf8");
+    assert.ok(md.length <= 60_000, `the report has ${md.length} characters`);
+    assert.match(md, /\| dev \| 0 \| 0 \| 0 \| 0 \| 0 \| ❌ failed \|/);
+    assert.match(md, /Report size limit \(60,000 characters\): [^\n]*characters of error text[^\n]*\. The full result is in `[^`]*huge\.json`\./);
+    const outside = md.replace(/^(`{4,})\n[\s\S]*?\n\1$/gm, "");
+    assert.doesNotMatch(outside, /<img/, "the error's HTML stays inside its fence");
+    assert.ok(JSON.parse(fs.readFileSync(json, "utf8")).stacks[0].error.length > 190_000, "the JSON keeps the whole error");
   });
 });
