@@ -5,6 +5,7 @@
 import type { Stack } from "@pulumi/pulumi/automation";
 import type { Context } from "./context";
 import { deploy, type DeployOutcome } from "./apply";
+import { affectedStacks, programFiles } from "./changes";
 import { withCheckout } from "./checkout";
 import { openStack, runOperation, type StackResult } from "./engine";
 import { GitopsError, refused, stopIfAborted } from "./errors";
@@ -51,14 +52,26 @@ async function resolveTarget(ctx: Context, stack: Stack, to: string, current: st
   return git.requireCommit(ctx.repo, to, "rollback target");
 }
 
-/** How to make git the truth again once the old commit runs. */
+const shellWord = (s: string) => (/^[\w./@%+=:,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * How to make git the truth again once the old commit runs: restore from it only the paths, changed
+ * since, that decide this stack (its file, the program's files, its rules), by the same rule apply
+ * uses. When some of them decide other stacks too, the hint names those stacks: the commit would
+ * change what they deploy as well.
+ */
 async function revertHint(ctx: Context, target: string, name: string): Promise<string | undefined> {
   const tip = await mainTip(ctx);
   if (!tip || tip === target) return undefined;
-  const changed = await git.changedPaths(ctx.repo, target, tip);
-  const own = `stacks/Pulumi.${name}.yaml`;
-  if (changed.length === 1 && changed[0] === own) return `git checkout ${target.slice(0, 7)} -- ${own} && git commit -m "Roll ${name} back to ${target.slice(0, 7)}"`;
-  return `git revert --no-commit ${target.slice(0, 7)}..${tip.slice(0, 7)} && git commit -m "Revert to ${target.slice(0, 7)}"`;
+  const all = discoverStacks(ctx.repo, ctx.rules);
+  const affected = affectedStacks(await git.changedPaths(ctx.repo, target, tip), all, ctx.rules, await programFiles(ctx.repo, tip));
+  const paths = affected.reasons[name];
+  if (!paths?.length) return undefined;
+  const short = target.slice(0, 7);
+  const restore = `git restore --source=${short} --staged --worktree -- ${paths.map(shellWord).join(" ")} && git commit -m "Roll ${name} back to ${short}"`;
+  const others = all.filter((s) => s !== name && affected.reasons[s]?.some((p) => paths.includes(p)));
+  const shared = paths.filter((p) => others.some((s) => affected.reasons[s].includes(p)));
+  return others.length ? `${restore}\n(this also rolls back ${others.join(", ")}: ${others.length > 1 ? "they depend" : "it depends"} on ${shared.join(", ")} too)` : restore;
 }
 
 /** The protected branch's real tip: fetched from the remote when there is one (a local tracking ref may be stale). */

@@ -1,5 +1,6 @@
 /** gitops rollback deploys an old commit exactly, from a temporary checkout, and pins the stack. */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -45,7 +46,7 @@ describe("gitops rollback", () => {
     const r = await gitops(repo.dir, "rollback", "--stack", "dev", "--to", "previous", "--yes");
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /same lockfile: reusing node_modules/);
-    assert.match(r.stderr, /to make main declare what now runs: git checkout [0-9a-f]{7} -- stacks\/Pulumi\.dev\.yaml/);
+    assert.match(r.stderr, /to make main declare what now runs: git restore --source=[0-9a-f]{7} --staged --worktree -- stacks\/Pulumi\.dev\.yaml && git commit/);
     assert.deepEqual(rendered(repo), manifestsA);
     assert.deepEqual(outputs(repo), outputsA);
     const t = tags(repo.dir, "dev");
@@ -123,6 +124,21 @@ describe("gitops rollback", () => {
     assert.deepEqual(rendered(repo), manifestsA);
     assert.equal(worktrees(repo), 1);
     assert.notEqual(d, a);
+  });
+
+  it("suggests a git command that restores only what the stack depends on, not everything since", async () => {
+    repo.write("README.md", repo.read("README.md") + "\nA note that is not infrastructure.\n");
+    repo.commit("docs");
+    repo.git("push", "-q", "origin", "main");
+    assert.equal((await gitops(repo.dir, "unpin", "--stack", "dev")).code, 0);
+    assert.equal((await gitops(repo.dir, "apply")).code, 0);
+    const r = await gitops(repo.dir, "rollback", "--stack", "dev", "--to", a, "--yes");
+    assert.equal(r.code, 0, r.stderr);
+    const hint = /to make main declare what now runs: (.*)$/m.exec(r.stderr)?.[1];
+    assert.ok(hint, r.stderr);
+    execFileSync("bash", ["-c", hint], { cwd: repo.dir, stdio: "pipe" });
+    assert.deepEqual(repo.git("diff", "--name-only", a, "HEAD").split("\n"), ["README.md"], "main now declares a for dev, and keeps the docs");
+    repo.git("reset", "-q", "--hard", "origin/main"); // the suggested commit was for the user to push
   });
 
   it("--force deploys a commit main does not contain, recorded; apply --force then brings main over the pin", async () => {
