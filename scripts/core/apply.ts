@@ -35,7 +35,7 @@ export async function guardDeploy(ctx: Context, command: string): Promise<void> 
   if (dirty.length) {
     throw refused(`the working tree has uncommitted changes: ${dirty.join(", ")}`, "only committed code is deployed: commit and push through a pull request, or `git stash` them");
   }
-  if (await git.hasRemote(ctx.repo, remote)) await git.requireUndiverged(ctx.repo, remote, protectedBranch);
+  if (await git.hasRemote(ctx.repo, remote)) await git.requireUndiverged(ctx.repo, remote, protectedBranch, { timeoutMs: ctx.gitTimeoutMs });
 }
 
 export function skipped(stack: string, commit: string, reason: string): StackResult {

@@ -5,8 +5,10 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { durationMs } from "../../config/duration";
 import type { EngineSettings } from "./engine";
-import { repoRoot } from "./git";
+import { usageError } from "./errors";
+import { DEFAULT_NETWORK_TIMEOUT, repoRoot } from "./git";
 import { createLogger, type Logger } from "./log";
 import { loadRules, type Rules } from "./rules";
 
@@ -18,6 +20,8 @@ export interface Context {
   log: Logger;
   /** Where state backups go before every change. */
   backupDir: string;
+  /** The bound of every git call that talks to a remote. */
+  gitTimeoutMs: number;
   now: () => Date;
 }
 
@@ -26,6 +30,17 @@ export interface GlobalOptions {
   backend?: string;
   debug?: boolean;
   quiet?: boolean;
+}
+
+/** The directory, in the repository, of the embedded backend's state and of the backups. */
+export const LOCAL_DIR = ".pulumi-gitops";
+
+/** GITOPS_GIT_TIMEOUT, a duration like 30s or 5m: how long a git call may wait for a remote. */
+export function gitTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const text = env.GITOPS_GIT_TIMEOUT ?? DEFAULT_NETWORK_TIMEOUT;
+  const ms = durationMs(text);
+  if (!ms) throw usageError(`GITOPS_GIT_TIMEOUT '${text}' is not a duration longer than zero`, "write it like 30s, 5m or 1h30m (a bare number is seconds), or unset it for the default of " + DEFAULT_NETWORK_TIMEOUT);
+  return ms;
 }
 
 /** Only for the embedded local default; the README says it is for demos only. */
@@ -52,7 +67,7 @@ export function engineDir(env: NodeJS.ProcessEnv): string {
 export async function createContext(o: GlobalOptions, env: NodeJS.ProcessEnv, cwd: string): Promise<Context> {
   const repo = await repoRoot(path.resolve(cwd, o.repo ?? "."));
   const embedded = !o.backend && !env.PULUMI_BACKEND_URL;
-  const localDir = path.join(repo, ".pulumi-gitops");
+  const localDir = path.join(repo, LOCAL_DIR);
   const backendUrl = o.backend ?? env.PULUMI_BACKEND_URL ?? `file://${path.join(localDir, "state")}`;
   if (embedded) fs.mkdirSync(path.join(localDir, "state"), { recursive: true });
   const dir = engineDir(env);
@@ -70,6 +85,7 @@ export async function createContext(o: GlobalOptions, env: NodeJS.ProcessEnv, cw
     },
     log: createLogger(o.debug ? "debug" : o.quiet ? "warn" : "info"),
     backupDir: env.GITOPS_BACKUP_DIR ?? path.join(localDir, "backups"),
+    gitTimeoutMs: gitTimeoutMs(env),
     now: () => new Date(),
   };
 }

@@ -2,10 +2,48 @@
  * Every git call the runner makes: flat async functions over simple-git, each taking the
  * repository path explicitly so that tests, rollback worktrees and the agent can use any checkout.
  */
-import { simpleGit, type SimpleGit } from "simple-git";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { GitPluginError, simpleGit, type SimpleGit } from "simple-git";
 import { GitopsError, refused } from "./errors";
 
 const git = (dir: string): SimpleGit => simpleGit({ baseDir: dir, trimmed: true });
+
+/** How long a git call that talks to a remote may go without an answer (GITOPS_GIT_TIMEOUT overrides it). */
+export const DEFAULT_NETWORK_TIMEOUT = "2m";
+
+/** Bounds of a git call that talks to a remote: a remote that accepts and never answers must not hang the runner. */
+export interface NetworkOptions {
+  timeoutMs: number;
+  /** Stops the call at once (the agent's shutdown). */
+  signal?: AbortSignal;
+}
+
+const remoteGit = (dir: string | undefined, o: NetworkOptions): SimpleGit =>
+  simpleGit({ ...(dir ? { baseDir: dir } : {}), trimmed: true, timeout: { block: o.timeoutMs }, abort: o.signal });
+
+/** Thrown when a remote did not answer within the timeout. */
+export class GitTimeoutError extends GitopsError {
+  constructor(what: string, timeoutMs: number) {
+    super(`${what}: the remote did not answer within ${+(timeoutMs / 1000).toFixed(1)}s`, "check that the git server is up and reachable from here; a large repository on a slow link may need a longer GITOPS_GIT_TIMEOUT (e.g. 10m)");
+    this.name = "GitTimeoutError";
+  }
+}
+
+/** Thrown when a git call that talks to a remote was stopped by its signal. */
+export class GitAbortedError extends GitopsError {
+  constructor(what: string) {
+    super(`${what}: stopped`, "the runner was asked to stop");
+    this.name = "GitAbortedError";
+  }
+}
+
+/** A failed network call as the user should see it: its own error for a timeout or a stop, else `fallback`. */
+function networkError(err: unknown, what: string, o: NetworkOptions, fallback: (message: string) => GitopsError): GitopsError {
+  if (err instanceof GitPluginError && err.plugin === "timeout") return new GitTimeoutError(redactUrls(what), o.timeoutMs);
+  if (err instanceof GitPluginError && err.plugin === "abort") return new GitAbortedError(redactUrls(what));
+  return fallback(redactUrls(`${what}: ${(err as Error).message.trim()}`));
+}
 
 export async function repoRoot(dir: string): Promise<string> {
   try {
@@ -92,18 +130,18 @@ export async function hasRemote(dir: string, remote: string): Promise<boolean> {
 }
 
 /** Fetches one branch of a remote and returns its tip. */
-export async function fetchRemoteTip(dir: string, remote: string, branch: string): Promise<string> {
+export async function fetchRemoteTip(dir: string, remote: string, branch: string, o: NetworkOptions): Promise<string> {
   try {
-    await git(dir).fetch(remote, branch);
+    await remoteGit(dir, o).fetch(remote, branch);
   } catch (err) {
-    throw new GitopsError(redactUrls(`cannot fetch ${branch} from the remote '${remote}': ${(err as Error).message.trim()}`), "check the remote's URL and credentials (`git remote -v`), or pass --remote to name another");
+    throw networkError(err, `cannot fetch ${branch} from the remote '${remote}'`, o, (message) => new GitopsError(message, "check the remote's URL and credentials (`git remote -v`), or pass --remote to name another"));
   }
   return requireCommit(dir, `refs/remotes/${remote}/${branch}`, "remote branch");
 }
 
 /** Refuses unless HEAD is exactly the remote branch's tip (neither behind, ahead nor diverged). */
-export async function requireUndiverged(dir: string, remote: string, branch: string): Promise<void> {
-  const [head, tip] = [await headCommit(dir), await fetchRemoteTip(dir, remote, branch)];
+export async function requireUndiverged(dir: string, remote: string, branch: string, o: NetworkOptions): Promise<void> {
+  const [head, tip] = [await headCommit(dir), await fetchRemoteTip(dir, remote, branch, o)];
   if (head === tip) return;
   const behind = await countCommits(dir, head, tip);
   const ahead = await countCommits(dir, tip, head);
@@ -129,12 +167,27 @@ export function redactUrls(text: string): string {
 }
 
 /** Clones one branch of `url` into `dir` for the agent, which owns that clone and nothing else. */
-export async function cloneBranch(url: string, dir: string, remote: string, branch: string): Promise<void> {
+export async function cloneBranch(url: string, dir: string, remote: string, branch: string, o: NetworkOptions): Promise<void> {
   try {
-    await simpleGit().clone(url, dir, ["--origin", remote, "--branch", branch, "--single-branch"]);
+    await remoteGit(undefined, o).clone(url, dir, ["--origin", remote, "--branch", branch, "--single-branch"]);
   } catch (err) {
-    throw new GitopsError(redactUrls(`cannot clone branch '${branch}' of ${url}: ${(err as Error).message.trim()}`), "check the URL, the branch name and the git credentials (`git ls-remote <url>` from the agent's host)");
+    throw networkError(err, `cannot clone branch '${branch}' of ${url}`, o, (message) => new GitopsError(message, "check the URL, the branch name and the git credentials (`git ls-remote <url>` from the agent's host)"));
   }
+}
+
+/**
+ * Adds `patterns` to the repository's own exclude file (.git/info/exclude, shared by its worktrees)
+ * unless they are there: for what a runner puts in a clone it owns (dependencies, local state),
+ * whatever the repository's .gitignore says. Status and clean then leave those paths alone.
+ */
+export async function excludeLocally(dir: string, patterns: string[]): Promise<void> {
+  const file = path.resolve(dir, await git(dir).raw(["rev-parse", "--git-path", "info/exclude"]));
+  const lines = fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n") : [];
+  const missing = patterns.filter((p) => !lines.includes(p));
+  if (!missing.length) return;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const text = lines.join("\n");
+  fs.appendFileSync(file, `${text && !text.endsWith("\n") ? "\n" : ""}${missing.join("\n")}\n`);
 }
 
 /** The URL of a remote of `dir`, or undefined when it has none by that name. */
@@ -145,7 +198,7 @@ export async function remoteUrl(dir: string, remote: string): Promise<string | u
 
 /**
  * Makes `dir`'s `branch` exactly `commit`, discarding anything else in the working tree but ignored
- * files (dependencies, local state). Only for a clone the caller owns.
+ * files (dependencies and local state, see excludeLocally). Only for a clone the caller owns.
  */
 export async function resetBranchTo(dir: string, branch: string, commit: string): Promise<void> {
   await git(dir).raw(["checkout", "--quiet", "--force", "-B", branch, commit]);
