@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { apply } from "../core/apply";
 import { installDependencies } from "../core/checkout";
-import { createContext, INSTALL_DIR, type Context, type GlobalOptions } from "../core/context";
+import { createContext, INSTALL_DIR, LOCAL_DIR, type Context, type GlobalOptions } from "../core/context";
 import { drift, driftSummary } from "../core/drift";
 import { hasChanges, type StackResult } from "../core/engine";
 import { ExitCode, GitopsError, refused } from "../core/errors";
@@ -22,6 +22,15 @@ import { createMetrics, recordDrift, recordUpdates } from "./metrics";
 
 /** The agent's clone always calls its source this. */
 const REMOTE = "origin";
+
+/**
+ * What the agent puts in its clone's working tree, kept out of `git status` and `git clean` by the
+ * clone's own exclude file whatever the repository ignores: the dependencies and the embedded state.
+ */
+const LOCAL_PATHS = ["/node_modules", `/${LOCAL_DIR}/`];
+
+/** Thrown inside a sync when the agent was told to stop before its next step. */
+class Stopped extends Error {}
 
 export interface AgentOptions {
   /** Git URL or path of the repository to follow. */
@@ -37,6 +46,8 @@ export interface AgentOptions {
   backoffCapMs: number;
   /** Seconds to wait for another runner's lock on a stack. */
   lockTimeout: number;
+  /** Bound of every git call to the remote. */
+  gitTimeoutMs: number;
   /** Backend, log level: as for every gitops command. */
   global: GlobalOptions;
   env: NodeJS.ProcessEnv;
@@ -51,9 +62,11 @@ export interface AgentState {
   /** The branch's tip at the last fetch. */
   head?: string;
   lastSync?: { commit: string; time: string; outcome: "applied" | "in_sync" | "failed" };
-  /** A commit that failed and waits out its backoff; cleared by a success or a new commit. */
-  failure?: { commit: string; attempts: number; error: string; retryAt: string; backoffSeconds: number };
-  lastFetchError?: string;
+  /**
+   * What failed last and waits out its backoff: a commit (cleared by a success or a new commit), or
+   * the fetch itself, without a commit (cleared by the next fetch that works).
+   */
+  failure?: { commit?: string; attempts: number; error: string; retryAt: string; backoffSeconds: number };
   lastDrift?: { time: string; drifted: string[]; remediated: string[]; failed: string[] };
 }
 
@@ -74,6 +87,9 @@ export class Agent {
   private readonly wanted = { sync: false, drift: false };
   private running?: Promise<void>;
   private stopping = false;
+  /** Aborted on stop: no git call to the remote or engine operation starts after it. */
+  private readonly halt = new AbortController();
+  /** Aborted when the shutdown timeout ends: the running engine operation stops gracefully. */
   private readonly abort = new AbortController();
   private readonly timers: NodeJS.Timeout[] = [];
   private retryTimer?: NodeJS.Timeout;
@@ -94,9 +110,9 @@ export class Agent {
     this.takeWorkDir();
   }
 
-  /** Opens or makes the clone, then syncs now and on every interval. */
+  /** Checks an existing clone, then syncs (cloning first if need be) now and on every interval. */
   async start(): Promise<void> {
-    await this.prepareClone();
+    await this.checkClone();
     this.timers.push(setInterval(() => this.request("sync", "interval"), this.o.intervalMs));
     if (this.o.driftIntervalMs > 0) this.timers.push(setInterval(() => this.request("drift", "drift interval"), this.o.driftIntervalMs));
     this.request("sync", "start");
@@ -116,6 +132,7 @@ export class Agent {
    */
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
+    this.halt.abort();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.retryTimer);
     const running = this.running;
@@ -163,10 +180,15 @@ export class Agent {
     });
   }
 
-  /** One thing at a time: syncs first, then drift checks, until nothing is wanted. */
+  /**
+   * One thing at a time, until nothing is wanted: a sync before a drift check, but never two syncs
+   * in a row while a drift check waits (syncs that take longer than --interval would starve it).
+   */
   private async drain(): Promise<void> {
+    let last: "sync" | "drift" | undefined;
     while (!this.stopping && (this.wanted.sync || this.wanted.drift)) {
-      const kind = this.wanted.sync ? "sync" : "drift";
+      const kind = this.wanted.sync && !(this.wanted.drift && last === "sync") ? "sync" : "drift";
+      last = kind;
       this.wanted[kind] = false;
       this.state.busy = kind;
       try {
@@ -174,7 +196,7 @@ export class Agent {
         else await this.checkDrift();
       } catch (err) {
         // A bug, not a user's mistake: say so loudly, keep the agent alive for the next commit.
-        this.log.error(`${kind} failed unexpectedly: ${(err as Error)?.stack ?? String(err)}`);
+        if (!(err instanceof Stopped)) this.log.error(`${kind} failed unexpectedly: ${(err as Error)?.stack ?? String(err)}`);
       } finally {
         this.state.busy = undefined;
       }
@@ -199,18 +221,43 @@ export class Agent {
     if (fs.existsSync(this.pidFile) && fs.readFileSync(this.pidFile, "utf8") === String(process.pid)) fs.rmSync(this.pidFile);
   }
 
-  private async prepareClone(): Promise<void> {
-    if (!fs.existsSync(path.join(this.clone, ".git"))) {
-      this.log.info(`cloning ${this.o.branch} of ${this.state.source} into ${this.clone}`);
-      fs.rmSync(this.clone, { recursive: true, force: true });
-      await git.cloneBranch(this.o.source, this.clone, REMOTE, this.o.branch);
-      return;
-    }
+  /** Refuses a work dir whose clone follows another repository; keeps the agent's paths out of git's view. */
+  private async checkClone(): Promise<void> {
+    if (!fs.existsSync(path.join(this.clone, ".git"))) return;
     const url = await git.remoteUrl(this.clone, REMOTE);
     if (url !== this.o.source) {
       throw new GitopsError(git.redactUrls(`${this.clone} is a clone of ${url ?? "nothing"}, not of ${this.o.source}`), "give each repository its own --work-dir, or remove that directory to let the agent clone again");
     }
+    await git.excludeLocally(this.clone, LOCAL_PATHS);
     this.log.info(`resuming with the clone in ${this.clone}`);
+  }
+
+  /** Clones the branch when there is no clone yet, then fetches it: the branch's tip. */
+  private async fetchTip(): Promise<string> {
+    const net = { timeoutMs: this.o.gitTimeoutMs, signal: this.halt.signal };
+    if (!fs.existsSync(path.join(this.clone, ".git"))) {
+      this.log.info(`cloning ${this.o.branch} of ${this.state.source} into ${this.clone}`);
+      fs.rmSync(this.clone, { recursive: true, force: true });
+      await git.cloneBranch(this.o.source, this.clone, REMOTE, this.o.branch, net);
+      await git.excludeLocally(this.clone, LOCAL_PATHS);
+    }
+    return git.fetchRemoteTip(this.clone, REMOTE, this.o.branch, net);
+  }
+
+  /** Ends the sync when the agent is stopping: nothing new starts after a signal. */
+  private checkpoint(): void {
+    if (this.stopping) throw new Stopped();
+  }
+
+  /** Runs one step of a sync unless the agent is stopping; a step that the stop cut short ends the sync. */
+  private async step<T>(work: () => Promise<T>): Promise<T> {
+    this.checkpoint();
+    try {
+      return await work();
+    } catch (err) {
+      this.checkpoint();
+      throw err;
+    }
   }
 
   /** The clone's dependencies, installed again only when its lockfile changes. */
@@ -221,7 +268,7 @@ export class Agent {
     const text = fs.existsSync(lock) ? fs.readFileSync(lock, "utf8") : "";
     if (fs.existsSync(modules) && fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === text) return;
     fs.rmSync(modules, { recursive: true, force: true });
-    const reused = await installDependencies(this.log, this.clone, INSTALL_DIR);
+    const reused = await installDependencies(this.log, this.clone, INSTALL_DIR, this.halt.signal);
     this.log.info(reused ? "dependencies: the agent's own (identical lockfile)" : "dependencies installed from the commit's lockfile");
     fs.writeFileSync(stamp, text);
   }
@@ -231,21 +278,29 @@ export class Agent {
   }
 
   private async sync(): Promise<void> {
+    const previous = this.state.failure;
+    if (previous && previous.commit === undefined && Date.now() < this.retryAt) {
+      this.log.debug(`the last fetch failed; next attempt at ${previous.retryAt}`);
+      this.metrics.syncs.inc({ outcome: "backoff" });
+      return;
+    }
     let tip: string;
     try {
-      tip = await git.fetchRemoteTip(this.clone, REMOTE, this.o.branch);
-      this.state.lastFetchError = undefined;
+      tip = await this.fetchTip();
     } catch (err) {
-      if (!(err instanceof GitopsError)) throw err;
+      if (this.stopping) throw new Stopped();
       this.metrics.fetchFailures.inc();
-      this.state.lastFetchError = err.message;
-      this.log.warn(`${err.message}; trying again at the next interval`);
+      this.metrics.syncs.inc({ outcome: "failed" });
+      this.fail(undefined, err);
       return;
     }
     this.state.head = tip;
     const failed = this.state.failure;
-    if (failed && failed.commit !== tip) {
-      this.log.info(`new commit ${short(tip)}: the backoff of ${short(failed.commit)} is reset`);
+    if (failed && failed.commit === undefined) {
+      this.log.info(`fetched ${this.o.branch} again after ${failed.attempts} failed attempt(s)`);
+      this.clearFailure();
+    } else if (failed && failed.commit !== tip) {
+      this.log.info(`new commit ${short(tip)}: the backoff of ${short(failed.commit!)} is reset`);
       this.clearFailure();
     } else if (failed && Date.now() < this.retryAt) {
       this.log.debug(`${short(tip)} failed before; next attempt at ${failed.retryAt}`);
@@ -253,15 +308,16 @@ export class Agent {
       return;
     }
     let outcome: "applied" | "in_sync" | "failed";
-    let error: GitopsError | undefined;
+    let error: unknown;
     let ctx: Context | undefined;
     try {
-      await git.resetBranchTo(this.clone, this.o.branch, tip);
-      await this.dependencies();
-      ctx = await this.context();
+      await this.step(() => git.resetBranchTo(this.clone, this.o.branch, tip));
+      await this.step(() => this.dependencies());
+      ctx = await this.step(() => this.context());
       if (ctx.rules.protectedBranch !== this.o.branch) {
         throw refused(`${RULES_FILE} at ${short(tip)} protects '${ctx.rules.protectedBranch}', but the agent follows '${this.o.branch}'`, `deploy only from the protected branch: run the agent with --branch ${ctx.rules.protectedBranch}`);
       }
+      this.checkpoint();
       const out = await apply(ctx, { lockTimeout: this.o.lockTimeout, signal: this.abort.signal });
       recordUpdates(this.metrics, out.results, ctx.now());
       for (const r of out.results) this.log.info(summaryLine(r));
@@ -273,10 +329,13 @@ export class Agent {
       }
       outcome = out.results.some((r) => r.status === "succeeded") ? "applied" : "in_sync";
     } catch (err) {
-      if (!(err instanceof GitopsError)) throw err;
+      if (err instanceof Stopped) {
+        this.log.info(`stopped before applying ${short(tip)}; the next start applies it`);
+        throw err;
+      }
       // apply fetches again before deploying; a push in between makes it refuse a tip that is no
       // longer the branch's. That is no failure of the commit: sync the new tip.
-      if (err.exitCode === ExitCode.refused && (await git.resolveCommit(this.clone, `refs/remotes/${REMOTE}/${this.o.branch}`)) !== tip) {
+      if (err instanceof GitopsError && err.exitCode === ExitCode.refused && (await git.resolveCommit(this.clone, `refs/remotes/${REMOTE}/${this.o.branch}`)) !== tip) {
         this.log.info(`${this.o.branch} moved past ${short(tip)} during the sync: syncing the new tip`);
         this.wanted.sync = true;
         return;
@@ -286,7 +345,7 @@ export class Agent {
     }
     // Records first, so that /status never shows the new outcome next to the old records.
     await this.refreshStatus(ctx);
-    if (error) this.fail(tip, error);
+    if (error !== undefined) this.fail(tip, error);
     else {
       if (this.state.failure) this.log.info(`${short(tip)} applied after ${this.state.failure.attempts} failed attempt(s)`);
       this.clearFailure();
@@ -297,17 +356,26 @@ export class Agent {
     this.metrics.ready.set(1);
   }
 
-  private fail(commit: string, err: GitopsError): void {
-    if (this.abort.signal.aborted) {
+  /**
+   * Records a failure of `commit` (undefined: the fetch failed) and schedules the next attempt. A
+   * user's mistake and an unexpected error (git, I/O, a bug) get the same backoff, metrics and
+   * /status entry; only the latter's stack goes to the log as well.
+   */
+  private fail(commit: string | undefined, err: unknown): void {
+    if (this.abort.signal.aborted && commit) {
       this.log.warn(`the update of ${short(commit)} was stopped by the shutdown; the next start applies it again`);
       return;
     }
-    const attempts = (this.state.failure?.commit === commit ? this.state.failure.attempts : 0) + 1;
+    const known = err instanceof GitopsError;
+    const error = known ? `${err.message}\n${err.hint}` : `unexpected error: ${(err as Error)?.message ?? String(err)}`;
+    if (!known) this.log.error(`${commit ? `syncing ${short(commit)}` : "fetching"} failed unexpectedly: ${(err as Error)?.stack ?? String(err)}`);
+    const attempts = (this.state.failure && this.state.failure.commit === commit ? this.state.failure.attempts : 0) + 1;
     const delay = backoffDelay(attempts, this.o.backoffBaseMs, this.o.backoffCapMs);
     this.retryAt = Date.now() + delay;
-    this.state.failure = { commit, attempts, error: `${err.message}\n${err.hint}`, retryAt: new Date(this.retryAt).toISOString(), backoffSeconds: delay / 1000 };
+    this.state.failure = { commit, attempts, error, retryAt: new Date(this.retryAt).toISOString(), backoffSeconds: delay / 1000 };
     this.metrics.backoff.set(delay / 1000);
-    this.log.error(`${err.message}\nhint: ${err.hint}\nattempt ${attempts} for ${short(commit)}; the next in ${seconds(delay)}, or at once when a new commit arrives`);
+    const what = commit ? short(commit) : `the fetch of ${this.o.branch}`;
+    this.log.error(`${known ? `${err.message}\nhint: ${err.hint}\n` : ""}attempt ${attempts} for ${what}; the next in ${seconds(delay)}${commit ? ", or at once when a new commit arrives" : ""}`);
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.request("sync", "backoff elapsed"), delay);
   }
@@ -354,8 +422,7 @@ export class Agent {
     try {
       this.stacks = await status(ctx ?? (await this.context()));
     } catch (err) {
-      if (!(err instanceof GitopsError)) throw err;
-      this.log.warn(`status not refreshed: ${err.message}`);
+      this.log.warn(`status not refreshed: ${(err as Error)?.message ?? String(err)}`);
     }
   }
 }

@@ -4,11 +4,12 @@ import * as path from "node:path";
 import { createHash } from "node:crypto";
 import type { Server } from "node:http";
 import type { CommandModule } from "yargs";
+import { AGENT_DEFAULTS, AGENT_FLAGS } from "../../config/agentFlags";
 import { durationMs } from "../../config/duration";
-import { Agent } from "../agent/agent";
+import { Agent, type AgentOptions } from "../agent/agent";
 import { startServer } from "../agent/server";
-import type { GlobalOptions } from "../core/context";
-import { GitopsError, usageError } from "../core/errors";
+import { gitTimeoutMs, type GlobalOptions } from "../core/context";
+import { GitopsError, refused, usageError } from "../core/errors";
 import { createLogger } from "../core/log";
 import { wholeNumber } from "./options";
 
@@ -25,7 +26,11 @@ interface Args extends GlobalOptions {
   "webhook-secret-file"?: string;
   "shutdown-timeout": string;
   "lock-timeout": number;
+  "persistent-state"?: boolean;
 }
+
+const F = AGENT_FLAGS;
+const D = AGENT_DEFAULTS;
 
 /** A duration flag in milliseconds ("90", "90s", "15m", "1h30m"; a bare number is seconds). */
 export function parseDuration(option: string, value: string): number {
@@ -54,54 +59,74 @@ function webhookSecret(file: string | undefined, env: NodeJS.ProcessEnv): Buffer
   return env.GITOPS_WEBHOOK_SECRET ? Buffer.from(env.GITOPS_WEBHOOK_SECRET) : undefined;
 }
 
+/** What the agent is told by its flags and environment. */
+export function agentOptions(a: Args, env: NodeJS.ProcessEnv): AgentOptions {
+  const source = fs.existsSync(a.repo) ? path.resolve(a.repo) : a.repo;
+  return {
+    source,
+    branch: a.branch,
+    workDir: path.resolve(a[F.workDir] ?? defaultWorkDir(env, source, a.branch)),
+    intervalMs: Math.max(1000, parseDuration(F.interval, a.interval)),
+    driftIntervalMs: parseDuration(F.driftInterval, a[F.driftInterval]),
+    remediate: a.remediate ?? false,
+    backoffBaseMs: parseDuration(F.backoffBase, a[F.backoffBase]),
+    backoffCapMs: parseDuration(F.backoffCap, a[F.backoffCap]),
+    lockTimeout: a[F.lockTimeout],
+    gitTimeoutMs: gitTimeoutMs(env),
+    global: { backend: a.backend, debug: a.debug, quiet: a.quiet },
+    env,
+  };
+}
+
+/**
+ * Refuses a file backend (the embedded one included) inside a Kubernetes pod unless told that it is
+ * on a persistent volume: a pod's own storage goes with the pod, and with it every stack's state.
+ * A pod is known by KUBERNETES_SERVICE_HOST, which the kubelet sets in every container.
+ */
+function requirePersistentState(a: Args, env: NodeJS.ProcessEnv): void {
+  const backend = a.backend ?? env.PULUMI_BACKEND_URL;
+  if (env.KUBERNETES_SERVICE_HOST === undefined || a[F.persistentState] || (backend !== undefined && !backend.startsWith("file:"))) return;
+  throw refused(
+    `inside a Kubernetes pod, the agent's state would live in ${backend ?? "its work dir"}, which may be the pod's own storage, lost with the pod: every stack would then be deployed again as new`,
+    `keep the state in a shared backend (--backend or PULUMI_BACKEND_URL, e.g. s3://bucket), or put --work-dir on a persistent volume and pass --${F.persistentState}`,
+  );
+}
+
 export const agentCommand: CommandModule<GlobalOptions, Args> = {
   command: "agent",
   describe: "Pull mode: follow a branch, apply each new commit, check drift on a timer, and serve health, metrics and status",
   builder: (y) =>
     y
-      .option("repo", { type: "string", demandOption: true, requiresArg: true, describe: "The repository to follow: a git URL (https, ssh, git) or a path. The agent clones it into its work dir and never touches your checkouts" })
-      .option("branch", { type: "string", default: "main", requiresArg: true, describe: "The branch to deploy; it must be the repository's protected branch (stacks/gitops.yaml)" })
-      .option("work-dir", { type: "string", requiresArg: true, describe: "The agent's own directory: its clone, the embedded state (unless --backend), a pid file (default: $XDG_STATE_HOME/pulumi-gitops/agent/<id>)" })
-      .option("interval", { type: "string", default: "60s", requiresArg: true, describe: "How often to fetch the branch" })
-      .option("drift-interval", { type: "string", default: "15m", requiresArg: true, describe: "How often to check every deployed stack for drift; 0 turns it off" })
-      .option("remediate", { type: "boolean", describe: "Restore drifted stacks to the commit they record (their pin, after a rollback); without it, drift is only reported" })
-      .option("listen", { type: "string", default: "127.0.0.1:9464", requiresArg: true, describe: "Address of /healthz, /readyz, /metrics, /status and POST /hooks/git (0.0.0.0:9464 inside a pod)" })
-      .option("backoff-base", { type: "string", default: "30s", requiresArg: true, describe: "Wait before retrying a failed commit; it doubles on every further failure" })
-      .option("backoff-cap", { type: "string", default: "10m", requiresArg: true, describe: "Longest wait between retries of a failed commit (a new commit is tried at once anyway)" })
-      .option("webhook-secret-file", { type: "string", requiresArg: true, describe: "File holding the push webhook's HMAC secret (default: $GITOPS_WEBHOOK_SECRET; without either, webhooks are off)" })
-      .option("shutdown-timeout", { type: "string", default: "60s", requiresArg: true, describe: "On SIGTERM, how long the running update may take to finish before the engine is stopped gracefully" })
-      .option("lock-timeout", { type: "string", default: "60", defaultDescription: "60", requiresArg: true, coerce: wholeNumber("lock-timeout", 0, 120), describe: "Seconds to wait, with backoff, while another runner holds a stack's lock" })
+      .option(F.repo, { type: "string", demandOption: true, requiresArg: true, describe: "The repository to follow: a git URL (https, ssh, git) or a path. The agent clones it into its work dir and never touches your checkouts" })
+      .option(F.branch, { type: "string", default: D.branch, requiresArg: true, describe: "The branch to deploy; it must be the repository's protected branch (stacks/gitops.yaml)" })
+      .option(F.workDir, { type: "string", requiresArg: true, describe: "The agent's own directory: its clone, the embedded state and backups (unless --backend), a pid file (default: $XDG_STATE_HOME/pulumi-gitops/agent/<id>)" })
+      .option(F.interval, { type: "string", default: D.interval, requiresArg: true, describe: "How often to fetch the branch" })
+      .option(F.driftInterval, { type: "string", default: D.driftInterval, requiresArg: true, describe: "How often to check every deployed stack for drift; 0 turns it off" })
+      .option(F.remediate, { type: "boolean", describe: "Restore drifted stacks to the commit they record (their pin, after a rollback); without it, drift is only reported" })
+      .option(F.listen, { type: "string", default: D.listen, requiresArg: true, describe: "Address of /healthz, /readyz, /metrics, /status and POST /hooks/git (0.0.0.0:9464 inside a pod)" })
+      .option(F.backoffBase, { type: "string", default: D.backoffBase, requiresArg: true, describe: "Wait before retrying a failed commit or fetch; it doubles on every further failure" })
+      .option(F.backoffCap, { type: "string", default: D.backoffCap, requiresArg: true, describe: "Longest wait between retries (a new commit is tried at once anyway)" })
+      .option(F.webhookSecretFile, { type: "string", requiresArg: true, describe: "File holding the push webhook's HMAC secret (default: $GITOPS_WEBHOOK_SECRET; without either, webhooks are off)" })
+      .option(F.shutdownTimeout, { type: "string", default: D.shutdownTimeout, requiresArg: true, describe: "On SIGTERM, how long the running update may take to finish before the engine is stopped gracefully" })
+      .option(F.lockTimeout, { type: "string", default: String(D.lockTimeout), defaultDescription: String(D.lockTimeout), requiresArg: true, coerce: wholeNumber(F.lockTimeout, 0, 120), describe: "Seconds to wait, with backoff, while another runner holds a stack's lock" })
+      .option(F.persistentState, { type: "boolean", describe: "Inside a Kubernetes pod, the file backend's state (the embedded one is in the work dir) is on a volume that outlives the pod; without it, the agent refuses such a backend there" })
       .epilogue(
         "Each new commit on the branch is applied exactly as `gitops apply` would (order, pins, guards, recorded commit), one update at a time. " +
           "A failed commit is retried with exponential backoff from --backoff-base up to --backoff-cap; a new commit is tried at once. " +
           "Webhooks must carry X-Hub-Signature-256 (HMAC-SHA256 of the body); others get 401. " +
-          "SIGTERM/SIGINT: stop taking work, finish or gracefully stop the running update, exit 0; a second signal exits at once. " +
+          "SIGTERM/SIGINT: start no more work, finish or gracefully stop the running update, exit 0; a second signal exits at once. " +
           "A restart resumes from what the stacks record.",
       )
       .example("$0 agent --repo https://git.example.com/infra.git --webhook-secret-file /etc/gitops/webhook", "Follow main, apply new commits, report drift every 15 minutes")
       .example("$0 agent --repo ../infra --interval 10s --drift-interval 5m --remediate", "Follow a local repository and undo drift") as never,
   handler: async (a) => {
     const env = process.env;
+    const options = agentOptions(a, env);
+    requirePersistentState(a, env);
     const log = createLogger(a.debug ? "debug" : a.quiet ? "warn" : "info");
-    const source = fs.existsSync(a.repo) ? path.resolve(a.repo) : a.repo;
-    const shutdownMs = parseDuration("shutdown-timeout", a["shutdown-timeout"]);
-    const agent = new Agent(
-      {
-        source,
-        branch: a.branch,
-        workDir: path.resolve(a["work-dir"] ?? defaultWorkDir(env, source, a.branch)),
-        intervalMs: Math.max(1000, parseDuration("interval", a.interval)),
-        driftIntervalMs: parseDuration("drift-interval", a["drift-interval"]),
-        remediate: a.remediate ?? false,
-        backoffBaseMs: parseDuration("backoff-base", a["backoff-base"]),
-        backoffCapMs: parseDuration("backoff-cap", a["backoff-cap"]),
-        lockTimeout: a["lock-timeout"],
-        global: { backend: a.backend, debug: a.debug, quiet: a.quiet },
-        env,
-      },
-      log,
-    );
-    const secret = webhookSecret(a["webhook-secret-file"], env);
+    const shutdownMs = parseDuration(F.shutdownTimeout, a[F.shutdownTimeout]);
+    const agent = new Agent(options, log);
+    const secret = webhookSecret(a[F.webhookSecretFile], env);
     const stopped = new Promise<NodeJS.Signals>((resolve) => {
       let received = false;
       // Persistent listeners: execa's signal-exit would otherwise re-raise the signal and kill the

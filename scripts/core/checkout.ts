@@ -27,9 +27,9 @@ function sameFile(a: string, b: string): boolean {
 
 /**
  * Gives checkout `dir` the dependencies its lockfile names: a link to `reuse`'s node_modules when
- * the two lockfiles are identical, else `npm ci`. Returns whether it reused them.
+ * the two lockfiles are identical, else `npm ci` (which `signal` stops). Returns whether it reused them.
  */
-export async function installDependencies(log: Logger, dir: string, reuse: string): Promise<boolean> {
+export async function installDependencies(log: Logger, dir: string, reuse: string, signal?: AbortSignal): Promise<boolean> {
   const lock = "package-lock.json";
   const current = path.join(reuse, "node_modules");
   if (sameFile(path.join(reuse, lock), path.join(dir, lock)) && fs.existsSync(current)) {
@@ -38,7 +38,7 @@ export async function installDependencies(log: Logger, dir: string, reuse: strin
   }
   log.info(`the lockfile differs from the one in ${reuse}: installing the dependencies of ${dir} (npm ci)`);
   try {
-    await run("npm", ["ci", "--no-audit", "--no-fund", "--prefer-offline"], { cwd: dir, maxBuffer: 64 * 1024 * 1024 });
+    await run("npm", ["ci", "--no-audit", "--no-fund", "--prefer-offline"], { cwd: dir, maxBuffer: 64 * 1024 * 1024, signal });
   } catch (err) {
     throw new GitopsError(`cannot install the dependencies of ${dir}: ${(err as { stderr?: string }).stderr?.trim().split("\n").slice(-3).join(" ") ?? String(err)}`, "check that the commit's package-lock.json installs (`npm ci` in a checkout of it); fix it in a new commit or choose another one");
   }

@@ -13,7 +13,8 @@ export interface AgentStatus {
     ready: boolean;
     head?: string;
     lastSync?: { commit: string; outcome: string };
-    failure?: { commit: string; attempts: number; error: string; backoffSeconds: number };
+    /** Without a commit: the clone or fetch failed. */
+    failure?: { commit?: string; attempts: number; error: string; backoffSeconds: number };
     lastDrift?: { drifted: string[]; remediated: string[]; failed: string[] };
   };
   stacks: { stack: string; commit?: string; result?: string; pin?: string; inSync?: boolean }[];
@@ -27,6 +28,8 @@ export interface AgentRun {
   status(): Promise<AgentStatus>;
   /** The value of the first sample of /metrics named `name` with these labels, parsed as Prometheus text (which fails on malformed text). */
   metric(name: string, labels?: Record<string, string>): Promise<number | undefined>;
+  /** The sum of the samples named `name` with these labels, over every other label (0 when there is none). */
+  metricSum(name: string, labels?: Record<string, string>): Promise<number>;
   /** POSTs a push event to /hooks/git, signed with `secret` unless it is undefined. */
   hook(body: string, secret?: string): Promise<Response>;
   /** Resolves as soon as the agent's log matches `pattern` (checked on every chunk, no polling delay); fails when the agent exits or time runs out first. */
@@ -35,6 +38,13 @@ export interface AgentRun {
   waitFor(what: string, probe: () => Promise<boolean> | boolean, timeoutMs?: number): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<CliResult>;
 }
+
+/**
+ * How long a wait for the agent may last before the test fails instead of hanging: a deadline, not a
+ * timing assertion. One engine run of a small program takes 20 s on an idle machine and several
+ * times that on a loaded one (ts-node type-checks the program first).
+ */
+const DEADLINE_MS = 300_000;
 
 export interface Family {
   /** The family name: a counter's without `_total`, a histogram's without `_bucket`/`_sum`/`_count`. */
@@ -93,12 +103,16 @@ export async function startAgent(t: TestContext, workDir: string, args: string[]
       const samples = parseMetrics(await (await fetch(`${base}/metrics`)).text()).flatMap((f) => f.samples);
       return samples.find((m) => m.name === name && Object.entries(labels).every(([k, v]) => m.labels[k] === v))?.value;
     },
+    metricSum: async (name, labels = {}) => {
+      const samples = parseMetrics(await (await fetch(`${base}/metrics`)).text()).flatMap((f) => f.samples);
+      return samples.filter((m) => m.name === name && Object.entries(labels).every(([k, v]) => m.labels[k] === v)).reduce((sum, m) => sum + m.value, 0);
+    },
     hook: (body, secret) => {
       const headers: Record<string, string> = { "content-type": "application/json", "x-github-event": "push" };
       if (secret !== undefined) headers["x-hub-signature-256"] = `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
       return fetch(`${base}/hooks/git`, { method: "POST", headers, body });
     },
-    logged: (pattern, timeoutMs = 180_000) => {
+    logged: (pattern, timeoutMs = DEADLINE_MS) => {
       if (pattern.test(output)) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
@@ -109,7 +123,7 @@ export async function startAgent(t: TestContext, workDir: string, args: string[]
         watchers.push(watcher);
       });
     },
-    waitFor: async (what, probe, timeoutMs = 90_000) => {
+    waitFor: async (what, probe, timeoutMs = DEADLINE_MS) => {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         if (exited) throw new Error(`the agent exited before ${what}:\n${output.slice(-4000)}`);
