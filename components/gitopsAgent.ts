@@ -1,12 +1,16 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
+import { AGENT_DEFAULTS, AGENT_FLAGS, AGENT_PORT } from "../config/agentFlags";
 import { durationMs } from "../config/duration";
 import { appLabels, controlAnnotations, hardenedContainerSecurityContext, ImageRef, imageReference, ResourceList } from "./webService";
 
-/** Port of the agent's HTTP endpoints (/healthz, /readyz, /metrics, /status, /hooks/git). */
-export const AGENT_PORT = 9464;
-/** The agent's working directory (its clones and checkouts), an emptyDir. */
+export { AGENT_PORT };
+/** The agent's working directory (its clone, and the embedded state unless `backendUrl`): an emptyDir, or `workVolumeClaim`. */
 export const AGENT_WORK_DIR = "/var/lib/gitops";
+/** Size limit of the work dir's emptyDir by default: a clone, its dependencies after a lockfile change, state and backups. */
+export const DEFAULT_WORK_SIZE_LIMIT = "8Gi";
+/** Size limit of HOME's emptyDir (npm's cache after a lockfile change, git and Pulumi settings). */
+export const HOME_SIZE_LIMIT = "2Gi";
 /** Where the `gitCredentialsSecret` is mounted; it holds `.git-credentials`. */
 export const GIT_CREDENTIALS_DIR = "/etc/gitops/git";
 /** Where the `webhookSecret` is mounted. */
@@ -45,11 +49,11 @@ export interface GitOpsAgentArgs {
   readonly workingDir?: string;
   /** Git URL or path of the repository to follow. Credentials belong in `gitCredentialsSecret`, never here. */
   readonly repoUrl: string;
-  /** Branch to apply from. Default `main`. */
+  /** Branch to apply from. Default `main` (AGENT_DEFAULTS). */
   readonly branch?: string;
-  /** How often to poll git, e.g. `60s` (the default). */
+  /** How often to poll git, e.g. `60s` (the default, AGENT_DEFAULTS). */
   readonly interval?: string;
-  /** How often to check for drift, e.g. `15m` (the default); `0s` turns drift checks off. */
+  /** How often to check for drift, e.g. `15m` (the default, AGENT_DEFAULTS); `0s` turns drift checks off. */
   readonly driftInterval?: string;
   /** Apply git over drift instead of only reporting it. Default false (detect only). */
   readonly remediate?: boolean;
@@ -57,8 +61,29 @@ export interface GitOpsAgentArgs {
   readonly backoffCap?: string;
   /** How long the agent may take to stop after SIGTERM. Default `60s`; the pod's grace period is this plus 30 s. */
   readonly shutdownTimeout?: string;
-  /** State backend, e.g. `s3://bucket?region=eu-west-1` (sets PULUMI_BACKEND_URL). Without it, state lives in the pod. */
+  /**
+   * State backend, e.g. `s3://bucket?region=eu-west-1` (sets PULUMI_BACKEND_URL). Without it (or
+   * with a `file:` backend) the state lives in the work dir, so `workVolumeClaim` is then required.
+   */
   readonly backendUrl?: pulumi.Input<string>;
+  /**
+   * Name of a PersistentVolumeClaim in the agent's namespace (made out of band, like the Secrets)
+   * mounted as the work dir, so that a file backend's state and the backups outlive the pod. The
+   * agent is then told `--persistent-state`; without it the work dir is an emptyDir.
+   */
+  readonly workVolumeClaim?: pulumi.Input<string>;
+  /** Size limit of the work dir's emptyDir. Default `8Gi`. */
+  readonly workSizeLimit?: string;
+  /**
+   * Who may reach the agent's port (its NetworkPolicy admits nothing else): the metrics scraper.
+   * Default: pods in the namespace `monitoring`. `[]` admits no scraper.
+   */
+  readonly metricsFrom?: readonly k8s.types.input.networking.v1.NetworkPolicyPeer[];
+  /**
+   * Who may send push webhooks, i.e. the Ingress controller that routes them (only with
+   * `webhookSecret`). Default: pods in the namespace `ingress-nginx`.
+   */
+  readonly webhookFrom?: readonly k8s.types.input.networking.v1.NetworkPolicyPeer[];
   /** Secret key holding the secrets passphrase (PULUMI_CONFIG_PASSPHRASE, through secretKeyRef). */
   readonly passphraseSecret: SecretKeyRef;
   /** Name of a Secret with key `.git-credentials` (`https://user:token@host` lines) for HTTPS git. */
@@ -100,31 +125,34 @@ export function durationSeconds(what: string, d: string, o: { allowZero?: boolea
   return ms / 1000;
 }
 
-/** The options `agentArgs` reads, with the component's defaults. */
+/** The options `agentArgs` reads, with the agent's defaults. */
 export type AgentFlagOptions = Pick<
   GitOpsAgentArgs,
   "repoUrl" | "branch" | "interval" | "driftInterval" | "remediate" | "backoffCap" | "shutdownTimeout" | "extraArgs"
-> & { readonly webhook?: boolean };
+> & { readonly webhook?: boolean; readonly persistentState?: boolean };
 
-/** The flags of `gitops agent` for a pod: listens on 0.0.0.0 so the Service reaches it, works in the emptyDir. */
+/** The flags of `gitops agent` for a pod: listens on 0.0.0.0 so the Service reaches it, works in the work volume. */
 export function agentArgs(o: AgentFlagOptions): string[] {
+  const F = AGENT_FLAGS;
+  const D = AGENT_DEFAULTS;
   return [
-    "--repo", o.repoUrl,
-    "--branch", o.branch ?? "main",
-    "--work-dir", AGENT_WORK_DIR,
-    "--interval", o.interval ?? "60s",
-    "--drift-interval", o.driftInterval ?? "15m",
-    "--listen", `0.0.0.0:${AGENT_PORT}`,
-    "--shutdown-timeout", o.shutdownTimeout ?? "60s",
-    ...(o.remediate ? ["--remediate"] : []),
-    ...(o.backoffCap !== undefined ? ["--backoff-cap", o.backoffCap] : []),
-    ...(o.webhook ? ["--webhook-secret-file", `${WEBHOOK_SECRET_DIR}/${WEBHOOK_SECRET_FILE}`] : []),
+    `--${F.repo}`, o.repoUrl,
+    `--${F.branch}`, o.branch ?? D.branch,
+    `--${F.workDir}`, AGENT_WORK_DIR,
+    `--${F.interval}`, o.interval ?? D.interval,
+    `--${F.driftInterval}`, o.driftInterval ?? D.driftInterval,
+    `--${F.listen}`, `0.0.0.0:${AGENT_PORT}`,
+    `--${F.shutdownTimeout}`, o.shutdownTimeout ?? D.shutdownTimeout,
+    ...(o.remediate ? [`--${F.remediate}`] : []),
+    ...(o.backoffCap !== undefined ? [`--${F.backoffCap}`, o.backoffCap] : []),
+    ...(o.webhook ? [`--${F.webhookSecretFile}`, `${WEBHOOK_SECRET_DIR}/${WEBHOOK_SECRET_FILE}`] : []),
+    ...(o.persistentState ? [`--${F.persistentState}`] : []),
     ...(o.extraArgs ?? []),
   ];
 }
 
 /** The pod's terminationGracePeriodSeconds: the agent's shutdown timeout plus a margin, so it is never killed mid-shutdown. */
-export function terminationGraceSeconds(shutdownTimeout = "60s"): number {
+export function terminationGraceSeconds(shutdownTimeout: string = AGENT_DEFAULTS.shutdownTimeout): number {
   return Math.ceil(durationSeconds("shutdownTimeout", shutdownTimeout, { allowZero: true })) + GRACE_MARGIN_SECONDS;
 }
 
@@ -174,6 +202,15 @@ export function validateGitOpsAgentArgs(name: string, args: GitOpsAgentArgs): vo
   if (args.backoffCap !== undefined) durationSeconds("backoffCap", args.backoffCap);
   terminationGraceSeconds(args.shutdownTimeout);
   if (args.command !== undefined && args.command.length === 0) throw new Error("command must name a program");
+  const backend = args.backendUrl ?? args.env?.PULUMI_BACKEND_URL;
+  // An Output is known only later; the agent itself refuses a file backend in a pod without --persistent-state.
+  if ((backend === undefined || (typeof backend === "string" && backend.startsWith("file:"))) && args.workVolumeClaim === undefined)
+    throw new Error(
+      "the agent's state would live in the pod's ephemeral storage and be lost with the pod (every stack then deployed again as new): " +
+        "set backendUrl to a shared backend (e.g. s3://bucket?region=…), or workVolumeClaim to a PersistentVolumeClaim for the work dir",
+    );
+  if (args.workSizeLimit !== undefined && !/^\d+(\.\d+)?([KMGTPE]i?)?$/.test(args.workSizeLimit)) throw new Error(`workSizeLimit must be a quantity like 8Gi (got ${JSON.stringify(args.workSizeLimit)})`);
+  if (args.webhookFrom !== undefined && args.webhookSecret === undefined) throw new Error("webhookFrom admits webhooks, which are off without webhookSecret");
   if (args.runAsUser !== undefined && !(Number.isInteger(args.runAsUser) && args.runAsUser > 0))
     throw new Error(`runAsUser must be a positive integer, not root (got ${args.runAsUser})`);
   const taken = new Set([
@@ -185,11 +222,17 @@ export function validateGitOpsAgentArgs(name: string, args: GitOpsAgentArgs): vo
     if (taken.has(envName)) throw new Error(`env ${envName} is set by the component; use its argument instead (passphraseSecret, backendUrl, gitCredentialsSecret)`);
 }
 
+/** Default sources of the agent's traffic: the usual namespaces of Prometheus and of ingress-nginx. */
+const namespacePeer = (name: string): k8s.types.input.networking.v1.NetworkPolicyPeer => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
+export const DEFAULT_METRICS_FROM = [namespacePeer("monitoring")];
+export const DEFAULT_WEBHOOK_FROM = [namespacePeer("ingress-nginx")];
+
 /**
  * The pull-mode agent (`gitops agent`) in its own namespace: Namespace (Pod Security `restricted`)
- * with a ResourceQuota of one pod, ServiceAccount, a one-replica Recreate Deployment, and a
- * ClusterIP Service on the metrics port. One agent, ever: a second would race the first for the
- * same stacks. The Secrets it reads (passphrase, git credentials, webhook key) are created out of
+ * with a ResourceQuota of one pod, ServiceAccount, a one-replica Recreate Deployment, a ClusterIP
+ * Service on the metrics port, and a NetworkPolicy that admits only the scraper and the webhook's
+ * ingress to it. One agent, ever: a second would race the first for the same stacks. The Secrets it
+ * reads (passphrase, git credentials, webhook key) and the work volume's claim are made out of
  * band; the component only references them.
  */
 export class GitOpsAgent extends pulumi.ComponentResource {
@@ -210,6 +253,7 @@ export class GitOpsAgent extends pulumi.ComponentResource {
   public readonly serviceAccount: k8s.core.v1.ServiceAccount;
   public readonly deployment: k8s.apps.v1.Deployment;
   public readonly service: k8s.core.v1.Service;
+  public readonly networkPolicy: k8s.networking.v1.NetworkPolicy;
 
   constructor(name: string, args: GitOpsAgentArgs, opts: pulumi.ComponentResourceOptions = {}) {
     validateGitOpsAgentArgs(name, args);
@@ -222,10 +266,6 @@ export class GitOpsAgent extends pulumi.ComponentResource {
     const stable = appLabels(appName, { environment: args.environment, partOf: "pulumi-gitops" }).all;
     const annotations = controlAnnotations(args);
     const child = { parent: this };
-
-    const backend = args.backendUrl ?? args.env?.PULUMI_BACKEND_URL;
-    if (backend === undefined || (typeof backend === "string" && backend.startsWith("file:")))
-      pulumi.log.warn("without a remote backendUrl the agent keeps Pulumi state in the pod, which loses it on every restart", this);
 
     this.namespace = new k8s.core.v1.Namespace(
       `${name}-namespace`,
@@ -255,7 +295,7 @@ export class GitOpsAgent extends pulumi.ComponentResource {
     );
 
     this.image = image;
-    this.args = agentArgs({ ...args, webhook: args.webhookSecret !== undefined });
+    this.args = agentArgs({ ...args, webhook: args.webhookSecret !== undefined, persistentState: args.workVolumeClaim !== undefined });
     const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
       httpGet: { path, port: "metrics" },
       periodSeconds,
@@ -265,8 +305,10 @@ export class GitOpsAgent extends pulumi.ComponentResource {
     const resources = args.resources ?? { requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "2", memory: "2Gi" } };
 
     const volumes: k8s.types.input.core.v1.Volume[] = [
-      { name: "work", emptyDir: {} },
-      { name: "home", emptyDir: {} },
+      args.workVolumeClaim !== undefined
+        ? { name: "work", persistentVolumeClaim: { claimName: args.workVolumeClaim } }
+        : { name: "work", emptyDir: { sizeLimit: args.workSizeLimit ?? DEFAULT_WORK_SIZE_LIMIT } },
+      { name: "home", emptyDir: { sizeLimit: HOME_SIZE_LIMIT } },
       { name: "tmp", emptyDir: { sizeLimit: "1Gi" } },
     ];
     const mounts: k8s.types.input.core.v1.VolumeMount[] = [
@@ -343,6 +385,23 @@ export class GitOpsAgent extends pulumi.ComponentResource {
           annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(AGENT_PORT), "prometheus.io/path": "/metrics", ...annotations },
         },
         spec: { type: "ClusterIP", selector: labels.selector, ports: [{ name: "metrics", port: AGENT_PORT, targetPort: "metrics", protocol: "TCP" }] },
+      },
+      child,
+    );
+
+    // The agent's port serves the scraper and the webhooks; nothing else may reach it. Kubelet
+    // probes come from the node, which NetworkPolicy does not filter.
+    const port = [{ port: AGENT_PORT, protocol: "TCP" }];
+    const sources = [args.metricsFrom ?? DEFAULT_METRICS_FROM, args.webhookSecret !== undefined ? (args.webhookFrom ?? DEFAULT_WEBHOOK_FROM) : []];
+    this.networkPolicy = new k8s.networking.v1.NetworkPolicy(
+      `${name}-network-policy`,
+      {
+        metadata: metadata(appName),
+        spec: {
+          podSelector: { matchLabels: labels.selector },
+          policyTypes: ["Ingress"],
+          ingress: sources.filter((from) => from.length).map((from) => ({ from: [...from], ports: port })),
+        },
       },
       child,
     );

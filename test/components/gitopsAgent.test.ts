@@ -1,8 +1,10 @@
 import { describe, it, beforeEach } from "node:test";
 import * as assert from "node:assert/strict";
 import * as k8s from "@pulumi/kubernetes";
+import { AGENT_DEFAULTS } from "../../config/agentFlags";
 import {
   AGENT_PORT,
+  AGENT_WORK_DIR,
   agentArgs,
   durationSeconds,
   GitOpsAgent,
@@ -10,7 +12,8 @@ import {
   serviceAccountSubject,
   terminationGraceSeconds,
 } from "../../components/gitopsAgent";
-import { parseDuration } from "../../scripts/commands/agent";
+import { agentOptions, parseDuration } from "../../scripts/commands/agent";
+import { buildParser } from "../../scripts/gitops";
 import { containersHardened, deploymentsInQuotaedNamespaces, runAllChecks } from "../policy/checks";
 import { byName, installMocks, ofType, Registered, settle, urnOf, valueOf } from "./harness";
 
@@ -54,7 +57,7 @@ describe("agentArgs", () => {
       "--interval", "60s",
       "--drift-interval", "15m",
       "--listen", "0.0.0.0:9464",
-      "--shutdown-timeout", "60s",
+      "--shutdown-timeout", AGENT_DEFAULTS.shutdownTimeout,
     ]);
   });
 
@@ -81,6 +84,65 @@ describe("agentArgs", () => {
     assert.equal(args.at(-1), "--debug");
     const plain = agentArgs({ repoUrl: "/srv/git/infra", remediate: false });
     for (const f of ["--remediate", "--backoff-cap", "--webhook-secret-file"]) assert.ok(!plain.includes(f), f);
+  });
+});
+
+/** The agent's options as the real CLI parses `args` (strict: an unknown flag throws), without running it. */
+function parsedByCli(args: readonly string[]) {
+  class Parsed extends Error {}
+  let parsed: any;
+  assert.throws(
+    () =>
+      buildParser(["agent", ...args])
+        .middleware((a) => {
+          parsed = a;
+          throw new Parsed();
+        })
+        .parseSync(),
+    Parsed,
+  );
+  return { argv: parsed, options: agentOptions(parsed, {}) };
+}
+
+describe("the component's arguments, read by the agent's own parser", () => {
+  it("default to exactly the agent's defaults, in the work volume, on every interface", async () => {
+    const { component } = await agent();
+    const { argv, options } = parsedByCli(component.args);
+    const { argv: bare } = parsedByCli(["--repo", base.repoUrl]);
+    assert.equal(options.source, base.repoUrl);
+    assert.equal(options.workDir, AGENT_WORK_DIR);
+    assert.equal(argv.listen, `0.0.0.0:${AGENT_PORT}`);
+    for (const k of ["branch", "interval", "drift-interval", "shutdown-timeout", "backoff-cap", "backoff-base", "lock-timeout"]) assert.equal(argv[k], bare[k], k);
+    assert.equal(options.remediate, false);
+    assert.equal(argv["persistent-state"], undefined);
+    assert.equal(argv["webhook-secret-file"], undefined);
+    assert.equal(terminationGraceSeconds(), durationSeconds("shutdown-timeout", bare["shutdown-timeout"]) + 30);
+  });
+
+  it("carry every option given, as the agent reads it", async () => {
+    const { component } = await agent({
+      branch: "release",
+      interval: "30s",
+      driftInterval: "1h",
+      remediate: true,
+      backoffCap: "5m",
+      shutdownTimeout: "2m",
+      webhookSecret: { name: "hook", key: "k" },
+      backendUrl: undefined,
+      workVolumeClaim: "gitops-work",
+      extraArgs: ["--debug", "--lock-timeout", "5"],
+    });
+    const { argv, options } = parsedByCli(component.args);
+    assert.equal(options.branch, "release");
+    assert.equal(options.intervalMs, 30_000);
+    assert.equal(options.driftIntervalMs, 3_600_000);
+    assert.equal(options.remediate, true);
+    assert.equal(options.backoffCapMs, 300_000);
+    assert.equal(options.lockTimeout, 5);
+    assert.equal(options.global.debug, true);
+    assert.equal(argv["shutdown-timeout"], "2m");
+    assert.equal(argv["webhook-secret-file"], "/etc/gitops/webhook/webhook-secret");
+    assert.equal(argv["persistent-state"], true);
   });
 });
 
@@ -135,7 +197,7 @@ describe("GitOpsAgent", () => {
     const { component } = await agent();
     assert.deepEqual(
       resources.map((r) => r.name).sort(),
-      ["agent", "agent-deployment", "agent-namespace", "agent-quota", "agent-service", "agent-service-account"],
+      ["agent", "agent-deployment", "agent-namespace", "agent-network-policy", "agent-quota", "agent-service", "agent-service-account"],
     );
     const ns = byName(resources, "agent-namespace").inputs;
     assert.equal(ns.metadata.name, "gitops");
@@ -144,7 +206,7 @@ describe("GitOpsAgent", () => {
       assert.equal(r.inputs.metadata.namespace, "gitops", r.name);
     // The API server itself refuses a second agent pod.
     assert.deepEqual(byName(resources, "agent-quota").inputs.spec.hard, { pods: "1" });
-    for (const r of [component.namespace, component.quota, component.serviceAccount, component.deployment, component.service])
+    for (const r of [component.namespace, component.quota, component.serviceAccount, component.deployment, component.service, component.networkPolicy])
       assert.match(await urnOf(r), /::pulumi-gitops:kubernetes:GitOpsAgent\$kubernetes:[^:]+:[A-Za-z]+::agent-[a-z-]+$/);
     assert.equal(await valueOf(component.namespaceName), "gitops");
     assert.equal(await valueOf(component.serviceAccountName), "agent");
@@ -168,10 +230,16 @@ describe("GitOpsAgent", () => {
     assert.equal(flag(args, "--listen"), `0.0.0.0:${AGENT_PORT}`);
     assert.equal(flag(args, "--work-dir"), "/var/lib/gitops");
     assert.ok(args.includes("--remediate"));
-    // The work dir, HOME and /tmp are writable emptyDirs under a read-only root.
+    // The work dir, HOME and /tmp are writable emptyDirs under a read-only root, each with a size limit.
     const mounts = new Map<string, string>(container.volumeMounts.map((m: any) => [m.mountPath, m.name]));
     const volumes = new Map<string, any>(byName(resources, "agent-deployment").inputs.spec.template.spec.volumes.map((v: any) => [v.name, v]));
-    for (const dir of ["/var/lib/gitops", "/home/gitops", "/tmp"]) assert.ok(volumes.get(mounts.get(dir)!)?.emptyDir, dir);
+    for (const dir of ["/var/lib/gitops", "/home/gitops", "/tmp"]) assert.match(volumes.get(mounts.get(dir)!)?.emptyDir?.sizeLimit ?? "", /^\d+Gi$/, dir);
+  });
+
+  it("sizes the work dir's emptyDir as told", async () => {
+    const { pod } = await agent({ workSizeLimit: "20Gi" });
+    assert.deepEqual(pod.volumes.find((v: any) => v.name === "work"), { name: "work", emptyDir: { sizeLimit: "20Gi" } });
+    assert.throws(() => new GitOpsAgent("bad-size", { ...base, workSizeLimit: "lots" }), /workSizeLimit must be a quantity/);
   });
 
   it("takes another command, working dir and extra flags", async () => {
@@ -199,18 +267,39 @@ describe("GitOpsAgent", () => {
       assert.throws(() => new GitOpsAgent("x", { ...base, env: { [name]: PASSPHRASE } }), new RegExp(`${name} is set by the component`));
   });
 
-  it("warns when state would live in the pod, and only then", async (t) => {
-    const warn = t.mock.method(console, "warn", () => {});
-    const warnings = () => warn.mock.calls.map((c) => String(c.arguments[0])).filter((m) => m.includes("backendUrl"));
-    new GitOpsAgent("remote", base);
-    new GitOpsAgent("via-env", { ...base, backendUrl: undefined, env: { PULUMI_BACKEND_URL: "s3://b" } });
+  it("refuses to keep state in the pod's ephemeral storage", async () => {
+    for (const args of [{ backendUrl: undefined }, { backendUrl: "file:///var/lib/gitops/state" }, { backendUrl: undefined, env: { PULUMI_BACKEND_URL: "file:///state" } }])
+      assert.throws(() => new GitOpsAgent("ephemeral", { ...base, ...args }), /ephemeral storage.*set backendUrl to a shared backend.*or workVolumeClaim/);
     await settle();
-    assert.deepEqual(warnings(), []);
-    new GitOpsAgent("none", { ...base, backendUrl: undefined });
-    new GitOpsAgent("file", { ...base, backendUrl: "file:///var/lib/gitops/state" });
-    await settle();
-    assert.equal(warnings().length, 2);
-    assert.match(warnings()[0], /state in the pod/);
+    assert.deepEqual(resources, [], "nothing registered");
+    const viaEnv = await agent({ backendUrl: undefined, env: { PULUMI_BACKEND_URL: "s3://b" } }, "via-env");
+    assert.ok(!viaEnv.container.args.includes("--persistent-state"));
+  });
+
+  it("keeps a file backend's state on the work volume's claim, and tells the agent it persists", async () => {
+    const { pod, container } = await agent({ backendUrl: undefined, workVolumeClaim: "gitops-work" }, "claimed");
+    const mount = container.volumeMounts.find((m: any) => m.mountPath === AGENT_WORK_DIR);
+    assert.deepEqual(pod.volumes.find((v: any) => v.name === mount.name), { name: mount.name, persistentVolumeClaim: { claimName: "gitops-work" } });
+    assert.ok(container.args.includes("--persistent-state"));
+  });
+
+  it("admits traffic to the agent's port only from the scraper and, with webhooks, the ingress", async () => {
+    const policy = async (args: Partial<GitOpsAgentArgs>, name: string) => {
+      const { dep } = await agent(args, name);
+      const np = byName(resources, `${name}-network-policy`).inputs;
+      assert.deepEqual(np.spec.podSelector.matchLabels, dep.spec.selector.matchLabels, "selects the agent's pod");
+      assert.deepEqual(np.spec.policyTypes, ["Ingress"]);
+      for (const rule of np.spec.ingress) assert.deepEqual(rule.ports, [{ port: AGENT_PORT, protocol: "TCP" }]);
+      return np.spec.ingress.map((r: any) => r.from);
+    };
+    const ns = (name: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
+    assert.deepEqual(await policy({}, "plain"), [[ns("monitoring")]], "no webhook: the scraper only");
+    assert.deepEqual(await policy({ webhookSecret: { name: "hook", key: "k" } }, "hooked"), [[ns("monitoring")], [ns("ingress-nginx")]]);
+    const prometheus = { namespaceSelector: { matchLabels: { team: "obs" } }, podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } } };
+    const traefik = { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "traefik" } } };
+    assert.deepEqual(await policy({ metricsFrom: [prometheus], webhookFrom: [traefik], webhookSecret: { name: "hook", key: "k" } }, "chosen"), [[prometheus], [traefik]]);
+    assert.deepEqual(await policy({ metricsFrom: [] }, "closed"), [], "no rule: nothing admitted");
+    assert.throws(() => new GitOpsAgent("no-hook", { ...base, webhookFrom: [traefik] }), /webhooks, which are off without webhookSecret/);
   });
 
   it("mounts git credentials and points git at them only when given", async () => {
@@ -279,7 +368,7 @@ describe("GitOpsAgent", () => {
     assert.equal(pod.automountServiceAccountToken, false);
     assert.equal(pod.serviceAccountName, "agent");
     // Restricted allows only these volume types.
-    for (const v of pod.volumes) assert.ok(["emptyDir", "secret"].some((t) => t in v), v.name);
+    for (const v of pod.volumes) assert.ok(["emptyDir", "secret", "persistentVolumeClaim"].some((t) => t in v), v.name);
     assert.ok(container.resources.limits.cpu && container.resources.limits.memory);
     assert.deepEqual(containersHardened(resources), []);
     assert.deepEqual(deploymentsInQuotaedNamespaces(resources), []);
@@ -313,7 +402,7 @@ describe("GitOpsAgent", () => {
     await agent({ skipAwait: true, forceOwnership: true, serviceAccountAnnotations: { a: "b" } }, "steered");
     await agent({}, "plain");
     const of = (prefix: string) => resources.filter((r) => r.type.startsWith("kubernetes:") && r.name.startsWith(prefix + "-"));
-    assert.equal(of("steered").length, 5);
+    assert.equal(of("steered").length, 6);
     for (const r of of("steered")) {
       assert.equal(r.inputs.metadata.annotations["pulumi.com/skipAwait"], "true", r.name);
       assert.equal(r.inputs.metadata.annotations["pulumi.com/patchForce"], "true", r.name);
@@ -329,7 +418,7 @@ describe("GitOpsAgent", () => {
     new GitOpsAgent("agent", base, { provider });
     await settle();
     const children = resources.filter((r) => r.type.startsWith("kubernetes:"));
-    assert.equal(children.length, 5);
+    assert.equal(children.length, 6);
     for (const r of children) assert.match(r.provider ?? "", /pulumi:providers:kubernetes::cluster::/, r.name);
   });
 
