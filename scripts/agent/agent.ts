@@ -11,7 +11,7 @@ import { installDependencies } from "../core/checkout";
 import { createContext, INSTALL_DIR, LOCAL_DIR, type Context, type GlobalOptions } from "../core/context";
 import { drift, driftSummary } from "../core/drift";
 import { hasChanges, type StackResult } from "../core/engine";
-import { ExitCode, GitopsError, refused } from "../core/errors";
+import { ExitCode, GitopsError, refused, StoppedError } from "../core/errors";
 import * as git from "../core/git";
 import type { Logger } from "../core/log";
 import { summaryLine } from "../core/report";
@@ -132,7 +132,7 @@ export class Agent {
    */
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
-    this.halt.abort();
+    this.halt.abort("the agent's shutdown");
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.retryTimer);
     const running = this.running;
@@ -318,7 +318,7 @@ export class Agent {
         throw refused(`${RULES_FILE} at ${short(tip)} protects '${ctx.rules.protectedBranch}', but the agent follows '${this.o.branch}'`, `deploy only from the protected branch: run the agent with --branch ${ctx.rules.protectedBranch}`);
       }
       this.checkpoint();
-      const out = await apply(ctx, { lockTimeout: this.o.lockTimeout, signal: this.abort.signal });
+      const out = await apply(ctx, { lockTimeout: this.o.lockTimeout, signal: this.halt.signal, cancel: this.abort.signal });
       recordUpdates(this.metrics, out.results, ctx.now());
       for (const r of out.results) this.log.info(summaryLine(r));
       if (out.refusal) throw out.refusal;
@@ -329,9 +329,10 @@ export class Agent {
       }
       outcome = out.results.some((r) => r.status === "succeeded") ? "applied" : "in_sync";
     } catch (err) {
-      if (err instanceof Stopped) {
-        this.log.info(`stopped before applying ${short(tip)}; the next start applies it`);
-        throw err;
+      // Stopped between steps here, or by apply between its engine calls and stacks.
+      if (err instanceof Stopped || err instanceof StoppedError) {
+        this.log.info(`stopped before applying all of ${short(tip)}; the next start applies the rest`);
+        throw new Stopped();
       }
       // apply fetches again before deploying; a push in between makes it refuse a tip that is no
       // longer the branch's. That is no failure of the commit: sync the new tip.
@@ -392,7 +393,7 @@ export class Agent {
     const ctx = await this.context();
     let results: StackResult[];
     try {
-      ({ results } = await drift(ctx, { remediate: this.o.remediate, signal: this.abort.signal }));
+      ({ results } = await drift(ctx, { remediate: this.o.remediate, signal: this.halt.signal, cancel: this.abort.signal }));
     } catch (err) {
       // A guard refused remediation (typically: a new commit landed since the last sync); the next sync handles it.
       if (!(err instanceof GitopsError)) throw err;

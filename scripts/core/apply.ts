@@ -17,7 +17,10 @@ export interface ApplyOptions {
   force?: boolean;
   /** Seconds to wait for another runner's lock on a stack before giving up. */
   lockTimeout: number;
+  /** Once aborted, no engine call starts; the running one stops gracefully unless `cancel` is given. */
   signal?: AbortSignal;
+  /** Stops the running engine operation gracefully (default: `signal`): the agent lets it run on for a while after its stop. */
+  cancel?: AbortSignal;
 }
 
 export interface ApplyOutcome extends DeployOutcome {
@@ -130,6 +133,7 @@ export interface DeployOptions {
   /** Deploying an older commit is the point (rollback): no check against what runs. */
   older?: boolean;
   signal?: AbortSignal;
+  cancel?: AbortSignal;
 }
 
 export interface DeployOutcome {
@@ -164,7 +168,7 @@ export async function deploy(ctx: Context, commit: string, command: string, stac
       result = await waitingForLock(ctx, stack, opts, async () => {
         if (!opts.older && !opts.force) await requireNewer(ctx, stack, commit);
         stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
-        return runOperation(stack, "update", { log, commit, message, signal: opts.signal });
+        return runOperation(stack, "update", { log, commit, message, signal: opts.cancel ?? opts.signal });
       });
     } catch (err) {
       if (!(err instanceof GitopsError)) throw err;

@@ -18,7 +18,9 @@ export interface DriftOptions {
   stacks?: string[];
   /** Bring drifted stacks back to their recorded commit (a refresh, then an update). */
   remediate?: boolean;
+  /** As for apply: no engine call starts once aborted; `cancel` (default `signal`) stops the running one. */
   signal?: AbortSignal;
+  cancel?: AbortSignal;
 }
 
 export interface DriftOutcome {
@@ -52,7 +54,7 @@ export function driftSummary(r: StackResult): string {
  * Backs the state up, refreshes it to what really runs, then deploys `commit` again. The backup comes
  * before the refresh because the refresh overwrites the last deployed state with the drifted one.
  */
-async function remediate(ctx: Context, name: string, commit: string, head: string, detected: StackResult, signal?: AbortSignal): Promise<StackResult> {
+async function remediate(ctx: Context, name: string, commit: string, head: string, detected: StackResult, { signal, cancel }: DriftOptions): Promise<StackResult> {
   const log = ctx.log.child(name);
   const subject = (await git.commitSubject(ctx.repo, commit)) ?? "";
   const run = async (workDir: string): Promise<StackResult> => {
@@ -63,12 +65,12 @@ async function remediate(ctx: Context, name: string, commit: string, head: strin
     await backupState(stack, ctx.backupDir, commit, ctx.now());
     stopIfAborted(signal, `before ${name} was remediated`);
     log.info(`remediate: refresh, then deploy ${commit.slice(0, 7)} again`);
-    const refreshed = await runOperation(stack, "refresh", { log, commit, message: `gitops remediate ${commit.slice(0, 7)}: refresh`, signal });
+    const refreshed = await runOperation(stack, "refresh", { log, commit, message: `gitops remediate ${commit.slice(0, 7)}: refresh`, signal: cancel ?? signal });
     if (refreshed.status === "failed") {
       await writeRecord(stack, "remediate", commit, false, ctx.now());
       return { ...refreshed, reason: `drifted: ${driftSummary(detected)}; the refresh failed, nothing was redeployed` };
     }
-    const { results, refusal } = await deploy(ctx, commit, "remediate", [stack], { lockTimeout: 0, signal }, subject);
+    const { results, refusal } = await deploy(ctx, commit, "remediate", [stack], { lockTimeout: 0, signal, cancel }, subject);
     if (refusal) throw refusal;
     return { ...results[0], reason: `drifted: ${driftSummary(detected)}; redeployed ${commit.slice(0, 7)}` };
   };
@@ -102,14 +104,14 @@ export async function drift(ctx: Context, o: DriftOptions): Promise<DriftOutcome
       continue;
     }
     stopIfAborted(o.signal, `before ${name} was checked`);
-    const detected = await runOperation(stack, "drift", { log, commit, signal: o.signal });
+    const detected = await runOperation(stack, "drift", { log, commit, signal: o.cancel ?? o.signal });
     if (!o.remediate || detected.status !== "succeeded" || !hasChanges(detected)) {
       if (hasChanges(detected)) detected.reason = `drifted from ${commit.slice(0, 7)}: ${driftSummary(detected)}`;
       results.push(detected);
       continue;
     }
     // Stacks are remediated independently: one failing leaves the others' drift as worth fixing.
-    results.push(await remediate(ctx, name, commit, head, detected, o.signal));
+    results.push(await remediate(ctx, name, commit, head, detected, o));
   }
   return { commit: head, results };
 }

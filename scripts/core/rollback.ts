@@ -77,7 +77,7 @@ async function revertHint(ctx: Context, target: string, name: string): Promise<s
 /** The protected branch's real tip: fetched from the remote when there is one (a local tracking ref may be stale). */
 async function remoteMainTip(ctx: Context): Promise<string | undefined> {
   const { remote, protectedBranch } = ctx.rules;
-  if (await git.hasRemote(ctx.repo, remote)) return git.fetchRemoteTip(ctx.repo, remote, protectedBranch);
+  if (await git.hasRemote(ctx.repo, remote)) return git.fetchRemoteTip(ctx.repo, remote, protectedBranch, { timeoutMs: ctx.gitTimeoutMs });
   return git.resolveCommit(ctx.repo, protectedBranch);
 }
 
