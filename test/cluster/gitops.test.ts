@@ -124,7 +124,7 @@ describe("gitops against a live cluster", { timeout: 900_000 }, () => {
     const r = await gitops("apply");
     assert.equal(r.code, 1, r.stderr);
     // The API server's own words for this LimitRange, on the error line itself.
-    assert.match(r.stderr, /^error: local: [^\n]*defaults[^\n]*must be less than or equal to cpu limit/m);
+    assert.match(r.stderr, /^error: local: [^\n]*LimitRange "defaults" is invalid: [^\n]*default request value 2 is greater than default limit value 200m$/m);
     assert.match(r.stderr, /^hint: /m);
     assert.doesNotMatch(r.stderr, /error occurred:\s*$/m, "no bare multierror header");
     repo.write("stacks/Pulumi.local.yaml", good);
