@@ -162,7 +162,10 @@ export async function deploy(ctx: Context, commit: string, command: string, stac
       const backup = await backupState(stack, ctx.backupDir, commit, now);
       log.debug(`state saved to ${backup.file}`);
       stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
-      const cleared = await waitingForLock(ctx, stack, opts, () => clearPendingOperations(stack, backup.state));
+      // Exported again before each attempt: the backup's state, taken before any wait for the lock,
+      // would undo an update another runner made meanwhile.
+      const pending = backup.state.deployment?.pending_operations?.length;
+      const cleared = pending ? await waitingForLock(ctx, stack, opts, async () => clearPendingOperations(stack, await stack.exportStack())) : [];
       if (cleared.length) log.warn(`an interrupted update left ${cleared.length} pending operation(s), now cleared; check that these were not half-made: ${cleared.join(", ")}`);
       log.info(`${command} ${commit.slice(0, 7)}`);
       result = await waitingForLock(ctx, stack, opts, async () => {

@@ -172,15 +172,18 @@ const history = (repo: TestRepo) => JSON.parse(pulumi(repo.dir, "stack", "histor
 const version = (repo: TestRepo) => JSON.parse(pulumi(repo.dir, "stack", "output", "--json", "--stack", "dev")).version;
 
 describe("apply against another runner", () => {
-  let repo: TestRepo;
+  const repos: TestRepo[] = [];
   after(() => {
-    killProcessesUnder(path.join(repo.dir, ".."));
-    repo.remove();
+    for (const r of repos) {
+      killProcessesUnder(path.join(r.dir, ".."));
+      r.remove();
+    }
   });
 
   it("--lock-timeout: gives up when the lock stays held, stops waiting on Ctrl-C, goes on once it is released", { timeout: 600_000 }, async () => {
     const h = hold();
-    repo = createCounterRepo({ dev: { count: 1, version: "one" } });
+    const repo = createCounterRepo({ dev: { count: 1, version: "one" } });
+    repos.push(repo);
     assert.equal((await gitops(repo.dir, "apply")).code, 0);
     repo.write("stacks/Pulumi.dev.yaml", counterStackYaml({ count: 2, version: "two", holdFile: h.file }));
     repo.commit("two, held open");
@@ -214,6 +217,9 @@ describe("apply against another runner", () => {
 
   it("an older pipeline that waited for the lock while a newer one deployed does not deploy its commit over it", { timeout: 600_000 }, async () => {
     const h = hold();
+    const repo = createCounterRepo({ dev: { count: 1, version: "w" } });
+    repos.push(repo);
+    assert.equal((await gitops(repo.dir, "apply")).code, 0);
     const state = path.join(repo.dir, ".pulumi-gitops", "state");
     // A second checkout of the same origin on the same backend, named by PULUMI_BACKEND_URL.
     const other = path.join(repo.dir, "..", "other");
