@@ -197,7 +197,7 @@ describe("apply against another runner", () => {
     assert.match(late.stderr, new RegExp(`^error: stack dev is locked: created by \\S+ \\(pid ${engine}\\)`, "m"));
 
     const interrupted = startCli(repo.dir, ["apply", "--lock-timeout", "3600"]);
-    await printed(interrupted.child, /stack dev is locked: .*; retrying in/);
+    await printed(interrupted.child, /is locked.*; retrying in/);
     interrupted.child.kill("SIGINT");
     const stopped = await interrupted.done;
     assert.equal(stopped.signal, null);
@@ -205,7 +205,7 @@ describe("apply against another runner", () => {
     assert.ok(alive(engine), "it stopped waiting while the lock was still held");
 
     const patient = startCli(repo.dir, ["apply", "--lock-timeout", "3600"]);
-    await printed(patient.child, /stack dev is locked: .*; retrying in/);
+    await printed(patient.child, /is locked.*; retrying in/);
     h.release();
     assert.equal((await holder.done).code, 0);
     const waited = await patient.done;
@@ -247,7 +247,7 @@ describe("apply against another runner", () => {
 
     // x's pipeline goes on, meets y's lock and waits for it; then y's update ends.
     fetch.release();
-    await printed(older.child, /stack dev is locked: .*; retrying in/);
+    await printed(older.child, /is locked.*; retrying in/);
     h.release();
     const rn = await newer.done;
     assert.equal(rn.code, 0, rn.stderr);
