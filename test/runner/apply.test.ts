@@ -233,7 +233,7 @@ describe("apply against another runner", () => {
     repo.git("push", "-q", "origin", "main");
     // The pipeline of x checks that x is main's tip, then is held before it deploys.
     const fetch = holdFetch(repo.dir);
-    const older = startCli(repo.dir, ["apply", "--lock-timeout", "3600"]);
+    const older = startCli(repo.dir, ["apply", "--lock-timeout", "3600"], { GITOPS_GIT_TIMEOUT: "1h" });
     await fetch.reached(older.child);
 
     // y lands on main; its pipeline, in the other checkout, deploys it and is held mid-update.

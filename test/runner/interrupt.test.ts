@@ -27,7 +27,7 @@ describe("interruption", () => {
   it("SIGTERM before the engine started: nothing is deployed and the run fails", async () => {
     repo = createRepo(["dev"]);
     const fetch = holdFetch(repo.dir);
-    const run = startCli(repo.dir, ["apply"]);
+    const run = startCli(repo.dir, ["apply"], { GITOPS_GIT_TIMEOUT: "1h" });
     await fetch.reached(run.child);
     run.child.kill("SIGTERM");
     fetch.release();
