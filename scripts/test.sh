@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: provisions the engine, the test cluster and moto (no-ops when the
+# The whole test suite: provisions the engine, the test cluster, moto and Gitea (no-ops when the
 # cache is warm), typechecks, then runs every test/**/*.test.ts with node's test runner, two files
 # at a time.
 set -euo pipefail
@@ -7,6 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/engine.sh >/dev/null
 bash scripts/cluster.sh >/dev/null
 bash scripts/moto.sh >/dev/null
+bash scripts/gitea.sh >/dev/null
 npx tsc --noEmit
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 # A hung test fails after 15 minutes instead of holding CI until its limit.
