@@ -5,7 +5,7 @@
  */
 import type { StackResult } from "../core/engine";
 import { hasChanges } from "../core/engine";
-import { formatError, GitopsError, usageError } from "../core/errors";
+import { formatError, GitopsError } from "../core/errors";
 import { renderMarkdown } from "../core/report";
 import { projectName } from "../core/stacks";
 import { ForgeError, type CommitStatus, type Forge } from "./forge";
@@ -45,7 +45,6 @@ export interface PreviewPosting {
 export function previewPosting(a: PreviewForgeArgs, env: NodeJS.ProcessEnv, repoDir: string): PreviewPosting | undefined {
   if (!a.comment && !a.status) return undefined;
   const max = a["comment-max-chars"];
-  if (max !== undefined && !(Number.isInteger(max) && max >= 1000)) throw usageError(`--comment-max-chars must be a whole number of at least 1000, not '${max}'`, "for example --comment-max-chars 60000");
   const target = resolveTarget(a, env, { needPr: !!a.comment });
   const forge = openForge(target);
   return {

@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs";
 import type { Argv } from "yargs";
+import { wholeNumber } from "../commands/options";
 import { usageError } from "../core/errors";
 
 export const FORGES = ["github", "gitea", "gitlab"] as const;
@@ -53,9 +54,14 @@ export const withPreviewForge = <T>(y: Argv<T>) =>
   withForgeTarget(y)
     .option("comment", { type: "boolean", describe: "Post the report as the pull request's one pulumi-gitops comment, updated on every push" })
     .option("status", { type: "boolean", describe: "Set the commit status pulumi-gitops/preview on the pull request's head" })
-    .option("pr", { type: "number", describe: "The pull (merge) request number (default: from $GITHUB_EVENT_PATH, $CI_MERGE_REQUEST_IID)", requiresArg: true })
+    .option("pr", { type: "string", requiresArg: true, coerce: wholeNumber("pr", 1, 42), describe: "The pull (merge) request number (default: from $GITHUB_EVENT_PATH, $CI_MERGE_REQUEST_IID)" })
     .option("full-report-url", { type: "string", describe: "Where the full report is (a job artifact), linked when the comment has to be cut", requiresArg: true })
-    .option("comment-max-chars", { type: "number", describe: "The comment's size budget (default: the forge's limit: GitHub 65,536, GitLab 1,000,000)", requiresArg: true });
+    .option("comment-max-chars", {
+      type: "string",
+      requiresArg: true,
+      coerce: wholeNumber("comment-max-chars", 1000, 60000),
+      describe: "The comment's size budget (default: the forge's limit: GitHub 65,536, GitLab and Gitea 1,000,000)",
+    });
 
 export const withApplyForge = <T>(y: Argv<T>) =>
   withForgeTarget(y).option("status", { type: "boolean", describe: "Set the commit status pulumi-gitops/apply on the deployed commit" });
@@ -118,8 +124,7 @@ export function resolveTarget(a: ForgeArgs, env: NodeJS.ProcessEnv, o: { needPr:
     );
   }
   const event = ciEvent(env);
-  const pr = positive(a.pr) ?? (gitlab ? positive(Number(env.CI_MERGE_REQUEST_IID)) : positive(event.pull_request?.number));
-  if (a.pr !== undefined && !positive(a.pr)) throw usageError(`--pr must be a pull request number, not '${a.pr}'`, "for example --pr 42");
+  const pr = a.pr ?? (gitlab ? positive(Number(env.CI_MERGE_REQUEST_IID)) : positive(event.pull_request?.number));
   if (o.needPr && !pr) {
     throw usageError(
       `no pull request to comment on`,
