@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { ChildProcess } from "node:child_process";
+import { atExit } from "../fixtures/proc";
 import { git } from "./repo";
 
 export interface Hold {
@@ -25,8 +26,15 @@ async function until(what: string, ready: () => boolean, run?: ChildProcess): Pr
   }
 }
 
+/** A fresh temporary directory, removed when the test process ends. */
+function scratch(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  atExit(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 /** A hold in `dir` (a fresh temporary directory by default). */
-export function hold(dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-hold-")), name = "release"): Hold {
+export function hold(dir = scratch("gitops-hold-"), name = "release"): Hold {
   const file = path.join(dir, name);
   return {
     file,
@@ -43,7 +51,7 @@ export function hold(dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-hold-")
  * tip is known), until released: the remote's upload-pack is wrapped, and git waits for it to end.
  */
 export function holdFetch(repoDir: string): { reached(run?: ChildProcess): Promise<void>; release(): void } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-fetch-hold-"));
+  const dir = scratch("gitops-fetch-hold-");
   const [mark, release, script] = ["fetched", "release", "upload-pack.sh"].map((f) => path.join(dir, f));
   fs.writeFileSync(script, `#!/bin/sh\ngit upload-pack "$@"\nrc=$?\ntouch '${mark}'\nwhile [ ! -e '${release}' ]; do sleep 0.1; done\nexit $rc\n`, { mode: 0o755 });
   git(repoDir, "config", "remote.origin.uploadpack", script);
