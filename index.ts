@@ -9,4 +9,4 @@
 import * as pulumi from "@pulumi/pulumi";
 import { definedOutputs, processContext, runProgram } from "./components/program";
 
-export = definedOutputs(runProgram(pulumi.getStack(), pulumi.runtime.allConfig(), processContext()));
+export = definedOutputs(runProgram(pulumi.getStack(), pulumi.runtime.allConfig(), processContext(pulumi.getStack())));

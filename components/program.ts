@@ -7,7 +7,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import * as aws from "@pulumi/aws";
-import { fromEngineConfig, loadStackConfig, stackFileName, StackConfig } from "../config";
+import { fromEngineConfig, loadStackConfig, NAMESPACE, stackFileName, stackFileSecrets, StackConfig } from "../config";
 import { ArtifactBucket } from "./artifactBucket";
 import { DeployerRole } from "./deployerRole";
 import { TenantNamespace } from "./tenantNamespace";
@@ -43,6 +43,8 @@ export interface StackOutputs {
 export interface ProgramContext {
   root: string;
   home: string;
+  /** The stack file's secret keys: the engine's config has their values, decrypted, but not which they are. */
+  secrets?: string[];
 }
 
 /** `~/x` -> home/x, relative -> root/x, absolute unchanged; undefined stays undefined (provider default). */
@@ -80,6 +82,8 @@ export function deploy(config: StackConfig, ctx: ProgramContext): StackOutputs {
   );
 
   const app = config.app;
+  const secretEnv = new Set((config.secrets ?? []).map((k) => k.slice(`${NAMESPACE}:app.env.`.length)));
+  const envEntries = Object.entries(app.env ?? {});
   const web = new WebService(
     app.name,
     {
@@ -90,7 +94,8 @@ export function deploy(config: StackConfig, ctx: ProgramContext): StackOutputs {
       port: app.port,
       healthPath: app.healthPath,
       resources: app.resources,
-      env: app.env,
+      env: app.env && Object.fromEntries(envEntries.filter(([k]) => !secretEnv.has(k))),
+      secretEnv: secretEnv.size ? Object.fromEntries(envEntries.filter(([k]) => secretEnv.has(k)).map(([k, v]) => [k, pulumi.secret(v)])) : undefined,
       ingress: app.ingress,
       disruptionBudget: app.disruptionBudget,
       environment: env,
@@ -145,13 +150,16 @@ export function deploy(config: StackConfig, ctx: ProgramContext): StackOutputs {
  * StackConfigError listing every problem before anything is created), then deploy.
  */
 export function runProgram(stack: string, engineConfig: Record<string, string>, ctx: ProgramContext): StackOutputs {
-  const config = loadStackConfig(stackFileName(stack), fromEngineConfig(engineConfig));
+  const config = loadStackConfig(stackFileName(stack), fromEngineConfig(engineConfig), ctx.secrets ?? []);
   return deploy(config, ctx);
 }
 
-/** The context of a real run: GITOPS_ROOT (set by the runner) or the working directory. */
-export function processContext(): ProgramContext {
-  return { root: process.env.GITOPS_ROOT ?? process.cwd(), home: os.homedir() };
+/**
+ * The context of a real run: GITOPS_ROOT (set by the runner) or the working directory, and the
+ * secret keys of the stack's file in the program's directory (the engine runs it there).
+ */
+export function processContext(stack: string): ProgramContext {
+  return { root: process.env.GITOPS_ROOT ?? process.cwd(), home: os.homedir(), secrets: stackFileSecrets(process.cwd(), stack) };
 }
 
 /** The outputs without the undefined ones (the engine warns about each undefined stack output). */

@@ -83,6 +83,11 @@ export interface WebServiceArgs {
   readonly healthPath?: pulumi.Input<string>;
   readonly resources: { readonly requests: ResourceList; readonly limits: ResourceList };
   readonly env?: Readonly<Record<string, pulumi.Input<string>>>;
+  /**
+   * Environment variables whose values are secrets: kept in a Kubernetes Secret `<appName>-env`
+   * (encrypted in Pulumi's state) and passed by `secretKeyRef`, never in the Deployment's spec.
+   */
+  readonly secretEnv?: Readonly<Record<string, pulumi.Input<string>>>;
   /** Public hostname; absent = no Ingress. */
   readonly ingress?: {
     readonly host: pulumi.Input<string>;
@@ -123,6 +128,8 @@ export class WebService extends pulumi.ComponentResource {
   public readonly autoscaler?: k8s.autoscaling.v2.HorizontalPodAutoscaler;
   /** The disruption budget, when `disruptionBudget` was given. */
   public readonly disruptionBudget?: k8s.policy.v1.PodDisruptionBudget;
+  /** The Secret holding `secretEnv`, when it was given. */
+  public readonly secretEnv?: k8s.core.v1.Secret;
 
   constructor(name: string, args: WebServiceArgs, opts: pulumi.ComponentResourceOptions = {}) {
     // Conflicting arguments fail before anything, even the component, is registered.
@@ -146,6 +153,23 @@ export class WebService extends pulumi.ComponentResource {
     });
 
     this.image = image;
+    const secretNames = Object.keys(args.secretEnv ?? {});
+    if (secretNames.length) {
+      this.secretEnv = new k8s.core.v1.Secret(
+        `${name}-env`,
+        {
+          metadata: { name: `${appName}-env`, namespace: args.namespace, labels: stable, annotations },
+          type: "Opaque",
+          // Marked secret whatever the caller passed: the state keeps it encrypted, diffs mask it.
+          stringData: pulumi.secret(args.secretEnv as Record<string, pulumi.Input<string>>),
+        },
+        parent,
+      );
+    }
+    const env = [
+      ...Object.entries(args.env ?? {}).map(([envName, value]) => ({ name: envName, value })),
+      ...secretNames.map((envName) => ({ name: envName, valueFrom: { secretKeyRef: { name: `${appName}-env`, key: envName } } })),
+    ];
     this.deployment = new k8s.apps.v1.Deployment(
       `${name}-deployment`,
       {
@@ -165,7 +189,7 @@ export class WebService extends pulumi.ComponentResource {
                   name: appName,
                   image,
                   ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
-                  env: Object.entries(args.env ?? {}).map(([envName, value]) => ({ name: envName, value })),
+                  env,
                   resources: { requests: { ...args.resources.requests }, limits: { ...args.resources.limits } },
                   livenessProbe: probe(3),
                   readinessProbe: probe(1),
@@ -179,7 +203,7 @@ export class WebService extends pulumi.ComponentResource {
           },
         },
       },
-      parent,
+      this.secretEnv ? { parent: this, dependsOn: [this.secretEnv] } : parent,
     );
 
     this.service = new k8s.core.v1.Service(
@@ -269,6 +293,8 @@ export function validateWebServiceArgs(args: WebServiceArgs): void {
     if ((minAvailable === undefined) === (maxUnavailable === undefined))
       throw new Error("disruptionBudget: set exactly one of minAvailable and maxUnavailable");
   }
+  const both = Object.keys(args.secretEnv ?? {}).filter((k) => args.env?.[k] !== undefined);
+  if (both.length) throw new Error(`env and secretEnv both set ${both.join(", ")}: set each variable once`);
   if (args.port !== undefined && !(Number.isInteger(args.port) && args.port > 0 && args.port < 65536))
     throw new Error(`port must be an integer in 1..65535 (got ${args.port})`);
 }

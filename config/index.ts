@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import Ajv, { ErrorObject } from "ajv";
 import { parseDocument } from "yaml";
-import { NAMESPACE, StackConfig, stackConfigSchema } from "./schema";
+import { NAMESPACE, SECRET_KEY, StackConfig, stackConfigSchema } from "./schema";
 
 export * from "./schema";
 
@@ -98,6 +98,8 @@ function schemaProblem(file: string, e: ErrorObject): ConfigProblem {
     }
     case "enum":
       return { file, key: at, message: `must be one of: ${(e.params.allowedValues as unknown[]).join(", ")}` };
+    case "anyOf":
+      return { file, key: at, message: "must be a string, or a secret (`secure: ...`, made by `pulumi config set --secret`)" };
     case "propertyNames":
       return { file, key: child(at, String(e.params.propertyName)), message: "is not a valid name" };
     default:
@@ -117,10 +119,29 @@ export function parseQuantity(q: string): number {
 
 const isObj = (v: unknown): v is Record<string, any> => typeof v === "object" && v !== null && !Array.isArray(v);
 
+/**
+ * The keys whose values are secrets (`{secure: <ciphertext>}` in the file), as problems name keys:
+ * `pulumi-gitops:app.env.API_TOKEN`.
+ */
+export function secretPaths(values: unknown, at = ""): string[] {
+  if (Array.isArray(values)) return values.flatMap((v, i) => secretPaths(v, `${at}[${i}]`));
+  if (!isObj(values)) return [];
+  const keys = Object.keys(values);
+  if (at && keys.length === 1 && keys[0] === "secure" && typeof values.secure === "string") return [at];
+  return keys.flatMap((k) => secretPaths(values[k], at ? `${at}.${k}` : k));
+}
+
 /** Cross-field rules a JSON schema says badly; run over the raw values, defensively. */
-function ruleProblems(file: string, values: Record<string, unknown>): ConfigProblem[] {
+function ruleProblems(file: string, values: Record<string, unknown>, secrets: string[]): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const add = (key: string, message: string) => out.push({ file, key: `${NAMESPACE}:${key}`, message });
+
+  const render = isObj(values[`${NAMESPACE}:kubernetes`]) && (values[`${NAMESPACE}:kubernetes`] as Record<string, unknown>).mode === "render";
+  for (const key of secrets) {
+    if (!SECRET_KEY.test(key)) out.push({ file, key, message: `cannot be a secret: only ${NAMESPACE}:app.env values can` });
+    // Rendered manifests are plain files: a Secret in them holds its value in clear text.
+    else if (render) out.push({ file, key, message: "is a secret, but a render-mode stack writes its manifests in clear text to renderDir: use secrets on a cluster target (mode: cluster)" });
+  }
 
   const kube = values[`${NAMESPACE}:kubernetes`];
   if (isObj(kube)) {
@@ -175,16 +196,34 @@ function ruleProblems(file: string, values: Record<string, unknown>): ConfigProb
 }
 
 /**
+ * What real infrastructure a stack's `config:` map targets: a Kubernetes cluster (`mode: cluster`)
+ * and/or an AWS account; none for a render-mode stack without AWS.
+ */
+export function realTargets(values: Record<string, unknown>): string[] {
+  const kube = values[`${NAMESPACE}:kubernetes`];
+  const out: string[] = [];
+  if (isObj(kube) && kube.mode === "cluster") out.push("a Kubernetes cluster");
+  if (values[`${NAMESPACE}:aws`] !== undefined) out.push("an AWS account");
+  return out;
+}
+
+/**
  * Validates one stack's `config:` map (as parsed from YAML: objects already parsed).
  * Returns the typed config only when there are no problems.
  */
 export function validateStackConfig(
   file: string,
   values: Record<string, unknown>,
+  secrets: string[] = secretPaths(values),
 ): { config?: StackConfig; problems: ConfigProblem[] } {
   const problems: ConfigProblem[] = [];
-  if (!validateSchema(values)) problems.push(...(validateSchema.errors ?? []).map((e) => schemaProblem(file, e)));
-  problems.push(...ruleProblems(file, values));
+  if (!validateSchema(values)) {
+    // A branch of an anyOf says only what that branch wanted; the anyOf's own problem says it all.
+    // A secret where none may be is told once, by the rules below.
+    const errors = (validateSchema.errors ?? []).filter((e) => !e.schemaPath.includes("/anyOf/"));
+    problems.push(...errors.map((e) => schemaProblem(file, e)).filter((p) => !secrets.some((k) => p.key === k || p.key.startsWith(`${k}.`))));
+  }
+  problems.push(...ruleProblems(file, values, secrets));
   if (problems.length > 0) return { problems };
   const get = (key: string) => values[`${NAMESPACE}:${key}`];
   const config = {
@@ -193,8 +232,22 @@ export function validateStackConfig(
     namespace: get("namespace"),
     app: get("app"),
     ...(get("aws") === undefined ? {} : { aws: get("aws") }),
+    ...(secrets.length ? { secrets } : {}),
   } as StackConfig;
   return { config, problems };
+}
+
+/**
+ * The secret keys of `stacks/Pulumi.<stack>.yaml` under `repoDir`: the engine hands the program
+ * their values decrypted, and only the file says which they were. None when it cannot be read.
+ */
+export function stackFileSecrets(repoDir: string, stack: string): string[] {
+  try {
+    const root = parseDocument(fs.readFileSync(path.join(repoDir, stackFileName(stack)), "utf8")).toJS() as unknown;
+    return isObj(root) ? secretPaths(root.config ?? {}) : [];
+  } catch {
+    return [];
+  }
 }
 
 /** Reads and validates `stacks/Pulumi.<stack>.yaml` under `repoDir`. */
@@ -257,8 +310,8 @@ export function toEngineConfig(values: Record<string, unknown>): Record<string, 
 }
 
 /** Validates or throws {@link StackConfigError}: what the program does before creating anything. */
-export function loadStackConfig(file: string, values: Record<string, unknown>): StackConfig {
-  const { config, problems } = validateStackConfig(file, values);
+export function loadStackConfig(file: string, values: Record<string, unknown>, secrets?: string[]): StackConfig {
+  const { config, problems } = validateStackConfig(file, values, secrets);
   if (!config) throw new StackConfigError(problems);
   return config;
 }

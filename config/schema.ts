@@ -14,6 +14,13 @@ export const NAMESPACE = "pulumi-gitops";
 const quantity = { type: "string", pattern: "^[0-9]+(\\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$" } as const;
 /** RFC 1123 label: lower-case DNS name of at most 63 characters. */
 const dnsLabel = { type: "string", pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 } as const;
+/** A value `pulumi config set --secret` made: the file holds only its ciphertext. */
+const secureValue = {
+  type: "object",
+  additionalProperties: false,
+  required: ["secure"],
+  properties: { secure: { type: "string", minLength: 1 } },
+} as const;
 const cpuMemory = {
   type: "object",
   additionalProperties: false,
@@ -71,7 +78,10 @@ export interface AppConfig {
   ingress?: { host: string; className?: string; tlsSecretName?: string };
   /** PodDisruptionBudget; absent = none. */
   disruptionBudget?: { minAvailable?: number; maxUnavailable?: number };
-  /** Extra environment variables (not secrets). */
+  /**
+   * Extra environment variables. A value may be a secret (`secure:` in the file); the program then
+   * passes it from a Kubernetes Secret, see {@link StackConfig.secrets}.
+   */
   env?: Record<string, string>;
 }
 
@@ -109,7 +119,12 @@ export interface StackConfig {
   app: AppConfig;
   /** Absent = AWS off (no AWS provider, no AWS resources). */
   aws?: AwsConfig;
+  /** The keys whose values are secrets in the stack file, e.g. `pulumi-gitops:app.env.API_TOKEN`. */
+  secrets?: string[];
 }
+
+/** The only keys whose values may be secrets: what a secret makes sense for. */
+export const SECRET_KEY = new RegExp(`^${NAMESPACE}:app\\.env\\.[A-Z_][A-Z0-9_]*$`);
 
 const k = (key: string) => `${NAMESPACE}:${key}`;
 
@@ -209,7 +224,7 @@ export const stackConfigSchema = {
         env: {
           type: "object",
           propertyNames: { pattern: "^[A-Z_][A-Z0-9_]*$" },
-          additionalProperties: { type: "string" },
+          additionalProperties: { anyOf: [{ type: "string" }, secureValue] },
         },
       },
     },

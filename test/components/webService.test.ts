@@ -1,6 +1,7 @@
 import { describe, it, beforeEach } from "node:test";
 import * as assert from "node:assert/strict";
 import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
 import { appLabels, imageReference, labelValue, WebService, WebServiceArgs } from "../../components/webService";
 import { byName, installMocks, ofType, Registered, settle, urnOf, valueOf } from "./harness";
 
@@ -171,5 +172,23 @@ describe("WebService", () => {
     assert.equal(prod.spec.replicas, undefined);
     assert.equal(dev.metadata.labels["pulumi-gitops/environment"], "dev");
     assert.match(prod.spec.template.spec.containers[0].image, /@sha256:/);
+  });
+});
+
+describe("WebService secretEnv", () => {
+  it("keeps secret variables in a Secret, marked secret, and refers to them from the pods", async () => {
+    const web = new WebService("api", { ...base, env: { MODE: "x" }, secretEnv: { TOKEN: "t0k" } });
+    await settle();
+    assert.equal(await pulumi.isSecret(web.secretEnv!.stringData), true);
+    const dep = byName(resources, "api-deployment");
+    assert.deepEqual(dep.inputs.spec.template.spec.containers[0].env, [
+      { name: "MODE", value: "x" },
+      { name: "TOKEN", valueFrom: { secretKeyRef: { name: "api-env", key: "TOKEN" } } },
+    ]);
+    assert.equal(ofType(resources, "kubernetes:core/v1:Secret").length, 1);
+  });
+
+  it("refuses a variable set both plainly and as a secret", () => {
+    assert.throws(() => new WebService("x", { ...base, env: { TOKEN: "a" }, secretEnv: { TOKEN: "b" } }), /env and secretEnv both set TOKEN/);
   });
 });

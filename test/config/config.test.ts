@@ -220,3 +220,48 @@ describe("the program with a broken stack", () => {
     assert.ok(resources.length > 5);
   });
 });
+
+describe("secrets in stack files", () => {
+  const secure = "secure: v1:c2VjcmV0LWNpcGhlcnRleHQ=";
+  const cluster = validDev.replace(/mode: render\n(\s+)renderDir: rendered\/dev/, "mode: cluster\n$1skipAwait: true");
+  const withEnv = (text: string, value: string) => text.replace(/LOG_LEVEL: debug/, `LOG_LEVEL: debug\n      API_TOKEN:\n        ${value}`);
+
+  it("accepts a secret app.env value on a cluster stack and names it", () => {
+    const { values, problems } = readStackFile(repoWith("c", withEnv(cluster, secure)), "c");
+    assert.deepEqual(problems, []);
+    assert.deepEqual(validateStackConfig("c", values).config?.secrets, ["pulumi-gitops:app.env.API_TOKEN"]);
+  });
+
+  it("refuses a secret on a render-mode stack, whose manifests are plain files", () => {
+    const { problems } = readStackFile(repoWith("r", withEnv(validDev, secure)), "r");
+    has(problems, "pulumi-gitops:app.env.API_TOKEN", /render-mode stack writes its manifests in clear text/);
+    assert.equal(problems.length, 1, formatProblems(problems));
+  });
+
+  it("refuses a secret where none makes sense, once, and a malformed env value clearly", () => {
+    const text = withEnv(cluster, "{ plain: 1 }").replace(/name: web\n/, `name:\n      ${secure}\n`);
+    const { problems } = readStackFile(repoWith("x", text), "x");
+    has(problems, "pulumi-gitops:app.name", /cannot be a secret: only pulumi-gitops:app\.env values can/);
+    has(problems, "pulumi-gitops:app.env.API_TOKEN", /must be a string, or a secret/);
+    assert.equal(problems.length, 2, formatProblems(problems));
+  });
+
+  it("the program passes a secret env value from a Kubernetes Secret, marked secret", async () => {
+    const resources = installMocks("c");
+    const { values } = readStackFile(repoWith("c", withEnv(cluster, secure)), "c");
+    const engine = toEngineConfig({ ...values, "pulumi-gitops:app": { ...(values["pulumi-gitops:app"] as object), env: { LOG_LEVEL: "debug", API_TOKEN: "tok-123" } } });
+    const out = runProgram("c", engine, { root: tmp, home: tmp, secrets: ["pulumi-gitops:app.env.API_TOKEN"] });
+    await settle();
+    const secret = resources.find((r) => r.type === "kubernetes:core/v1:Secret")!;
+    assert.equal(secret.name, "web-env");
+    // The engine receives it marked as a secret: encrypted in the state, masked in every diff.
+    assert.deepEqual(secret.inputs.stringData, { "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value: { API_TOKEN: "tok-123" } });
+    const deployment = resources.find((r) => r.type === "kubernetes:apps/v1:Deployment")!;
+    assert.deepEqual(deployment.inputs.spec.template.spec.containers[0].env, [
+      { name: "LOG_LEVEL", value: "debug" },
+      { name: "API_TOKEN", valueFrom: { secretKeyRef: { name: "web-env", key: "API_TOKEN" } } },
+    ]);
+    assert.ok(!JSON.stringify(deployment.inputs).includes("tok-123"));
+    assert.ok(out.namespace);
+  });
+});
