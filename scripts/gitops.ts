@@ -7,14 +7,17 @@ import { agentCommand } from "./commands/agent";
 import { applyCommand } from "./commands/apply";
 import { driftCommand } from "./commands/drift";
 import { historyCommand } from "./commands/history";
+import { initStackCommand } from "./commands/initStack";
 import { previewCommand } from "./commands/preview";
+import { pulumiCommand } from "./commands/pulumi";
+import { restoreCommand } from "./commands/restore";
 import { rollbackCommand } from "./commands/rollback";
 import { statusCommand } from "./commands/status";
 import { unlockCommand } from "./commands/unlock";
 import { unpinCommand } from "./commands/unpin";
 import { ExitCode, formatError, GitopsError, usageError } from "./core/errors";
 
-const commands = [previewCommand, applyCommand, statusCommand, historyCommand, rollbackCommand, unpinCommand, unlockCommand, driftCommand, agentCommand];
+const commands = [previewCommand, applyCommand, statusCommand, historyCommand, rollbackCommand, unpinCommand, unlockCommand, driftCommand, agentCommand, restoreCommand, initStackCommand, pulumiCommand];
 
 export function buildParser(argv: string[]) {
   const named = commands.find((c) => c.command === argv.find((a) => !a.startsWith("-")));

@@ -8,7 +8,7 @@ import { affectedStacks, programFiles } from "./changes";
 import { emptyCounts, engineError, openStack, runOperation, type StackResult } from "./engine";
 import { GitopsError, refused, StackLockedError, StaleCommitError, stopIfAborted } from "./errors";
 import * as git from "./git";
-import { backupState, clearPendingOperations, readRecord, TAG, writeRecord } from "./record";
+import { backupState, clearPendingOperations, exportState, notePendingCleared, readRecord, TAG, writeRecord } from "./record";
 import { checkStackFiles, discoverStacks, selectStacks } from "./stacks";
 
 export interface ApplyOptions {
@@ -142,6 +142,8 @@ export interface DeployOutcome {
   refusal?: GitopsError;
 }
 
+const pendingNote = (cleared: string[]) => `an interrupted update left ${cleared.length} pending operation(s), now cleared; check that these were not half-made: ${cleared.join(", ")}`;
+
 /**
  * Updates `stacks` in order (already opened on the checkout of `commit`); stops at the first
  * failure. Every engine call is preceded by a check for a stop signal; the check against what runs
@@ -155,6 +157,7 @@ export async function deploy(ctx: Context, commit: string, command: string, stac
   for (const [i, stack] of stacks.entries()) {
     const log = ctx.log.child(stack.name);
     const now = ctx.now();
+    let cleared: string[] = [];
     const message = `gitops ${command} ${commit.slice(0, 7)}: ${subject}`;
     let result: StackResult;
     try {
@@ -163,10 +166,13 @@ export async function deploy(ctx: Context, commit: string, command: string, stac
       log.debug(`state saved to ${backup.file}`);
       stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
       // Exported again before each attempt: the backup's state, taken before any wait for the lock,
-      // would undo an update another runner made meanwhile.
+      // would undo an update another runner made meanwhile. Encrypted, as the backup.
       const pending = backup.state.deployment?.pending_operations?.length;
-      const cleared = pending ? await waitingForLock(ctx, stack, opts, async () => clearPendingOperations(stack, await stack.exportStack())) : [];
-      if (cleared.length) log.warn(`an interrupted update left ${cleared.length} pending operation(s), now cleared; check that these were not half-made: ${cleared.join(", ")}`);
+      cleared = pending ? await waitingForLock(ctx, stack, opts, async () => clearPendingOperations(stack, await exportState(stack, ctx.backupDir))) : [];
+      if (cleared.length) {
+        log.warn(pendingNote(cleared));
+        await notePendingCleared(stack, cleared, now);
+      }
       log.info(`${command} ${commit.slice(0, 7)}`);
       result = await waitingForLock(ctx, stack, opts, async () => {
         if (!opts.older && !opts.force) await requireNewer(ctx, stack, commit);
@@ -178,6 +184,10 @@ export async function deploy(ctx: Context, commit: string, command: string, stac
       results.push({ ...skipped(stack.name, commit, err.message), status: "failed", error: err.message, hint: err.hint });
       for (const rest of stacks.slice(i + 1)) results.push(skipped(rest.name, commit, `not applied: ${stack.name} was not deployed`));
       return { results, refusal: err };
+    }
+    if (cleared.length) {
+      result.pendingCleared = cleared;
+      result.diagnostics.unshift({ severity: "warning", message: pendingNote(cleared) });
     }
     await writeRecord(stack, command, commit, result.status === "succeeded", ctx.now());
     if (opts.force) await stack.setTag(TAG.forced, `${commit} at ${now.toISOString()}`);

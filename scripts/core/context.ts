@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { durationMs } from "../../config/duration";
-import type { EngineSettings } from "./engine";
+import { DEMO_PASSPHRASE, type EngineSettings } from "./engine";
 import { usageError } from "./errors";
 import { DEFAULT_NETWORK_TIMEOUT, repoRoot } from "./git";
 import { createLogger, type Logger } from "./log";
@@ -43,8 +43,7 @@ export function gitTimeoutMs(env: NodeJS.ProcessEnv): number {
   return ms;
 }
 
-/** Only for the embedded local default; the README says it is for demos only. */
-export const DEMO_PASSPHRASE = "pulumi-gitops-demo";
+export { DEMO_PASSPHRASE } from "./engine";
 
 /** This runner's installation, which holds the engine pins in tools/ (the repo it works on may not). */
 export const INSTALL_DIR = path.resolve(__dirname, "..", "..");
@@ -71,7 +70,10 @@ export async function createContext(o: GlobalOptions, env: NodeJS.ProcessEnv, cw
   const backendUrl = o.backend ?? env.PULUMI_BACKEND_URL ?? `file://${path.join(localDir, "state")}`;
   if (embedded) fs.mkdirSync(path.join(localDir, "state"), { recursive: true });
   const dir = engineDir(env);
-  const passphrase = env.PULUMI_CONFIG_PASSPHRASE ?? (env.PULUMI_CONFIG_PASSPHRASE_FILE ? undefined : embedded ? DEMO_PASSPHRASE : undefined);
+  // The demo passphrase is only a default of the embedded backend; the engine refuses it for any
+  // stack that targets real infrastructure (guardPassphrase).
+  const passphraseFile = env.PULUMI_CONFIG_PASSPHRASE ? undefined : env.PULUMI_CONFIG_PASSPHRASE_FILE;
+  const passphrase = env.PULUMI_CONFIG_PASSPHRASE ?? (passphraseFile || !embedded ? undefined : DEMO_PASSPHRASE);
   return {
     repo,
     rules: loadRules(repo),
@@ -80,6 +82,7 @@ export async function createContext(o: GlobalOptions, env: NodeJS.ProcessEnv, cw
       pulumiHome: env.PULUMI_HOME ?? path.join(dir, "home"),
       backendUrl,
       passphrase,
+      passphraseFile: passphraseFile && path.resolve(cwd, passphraseFile),
       root: repo,
       inheritedPath: env.PATH ?? "",
     },

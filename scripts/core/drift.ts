@@ -11,7 +11,7 @@ import type { Context } from "./context";
 import { emptyCounts, findStack, hasChanges, openStack, runOperation, type StackResult } from "./engine";
 import { stopIfAborted } from "./errors";
 import * as git from "./git";
-import { backupState, readRecord, writeRecord } from "./record";
+import { backupState, exportState, readRecord, writeRecord } from "./record";
 import { checkStackFiles, discoverStacks, selectStacks } from "./stacks";
 
 export interface DriftOptions {
@@ -38,8 +38,8 @@ function skippedDrift(stack: string, reason: string, commit?: string): StackResu
  * cluster, if it does. Rendered files are written, never read back, so there is no live state to
  * refresh: the provider fails such a refresh with "unreachable cluster".
  */
-async function renderDirectory(stack: Stack): Promise<string | undefined> {
-  const state = await stack.exportStack();
+async function renderDirectory(stack: Stack, backupDir: string): Promise<string | undefined> {
+  const state = await exportState(stack, backupDir);
   const resources = (state.deployment as { resources?: { type: string; inputs?: Record<string, unknown> }[] }).resources ?? [];
   const dir = resources.find((r) => r.type === "pulumi:providers:kubernetes" && r.inputs?.renderYamlToDirectory)?.inputs?.renderYamlToDirectory;
   return typeof dir === "string" ? dir : undefined;
@@ -98,7 +98,7 @@ export async function drift(ctx: Context, o: DriftOptions): Promise<DriftOutcome
       results.push(skippedDrift(name, "never deployed by gitops: there is no recorded commit to compare with"));
       continue;
     }
-    const rendered = await renderDirectory(stack);
+    const rendered = await renderDirectory(stack, ctx.backupDir);
     if (rendered) {
       results.push(skippedDrift(name, `its Kubernetes provider renders manifests to ${rendered} instead of talking to a cluster; rendered manifests are never read back, so drift cannot be checked (use a cluster target)`, commit));
       continue;

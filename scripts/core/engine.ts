@@ -2,20 +2,24 @@
  * The Automation API on the real `pulumi` CLI: a workspace per stack and checkout, one operation at
  * a time per stack, engine events collected into a summary that reports and records are made from.
  */
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
+import { promisify } from "node:util";
+import { parse } from "yaml";
 import {
   CommandError,
   ConcurrentUpdateError,
   LocalWorkspace,
-  StackAlreadyExistsError,
   PulumiCommand,
   StackNotFoundError,
   type EngineEvent,
   type OpType,
   type Stack,
 } from "@pulumi/pulumi/automation";
-import { GitopsError, StackLockedError, type LockHolder } from "./errors";
+import { realTargets, stackFileName } from "../../config";
+import { GitopsError, StackLockedError, usageError, type LockHolder } from "./errors";
 import type { Logger } from "./log";
 
 /** Where the engine is and how it is configured; resolved once at the entry point. */
@@ -27,6 +31,8 @@ export interface EngineSettings {
   backendUrl: string;
   /** For the passphrase secrets provider; undefined when the stacks use another provider. */
   passphrase?: string;
+  /** PULUMI_CONFIG_PASSPHRASE_FILE: a file holding the passphrase, when `passphrase` is not set. */
+  passphraseFile?: string;
   /** The primary checkout; programs resolve repository-relative paths (rendered manifests) from it. */
   root: string;
   /** The caller's PATH, behind the engine's bin/. */
@@ -40,6 +46,8 @@ export interface PropertyChange {
   kind: string;
   before?: unknown;
   after?: unknown;
+  /** A secret value that changed: before and after are masked, only the change is told. */
+  secret?: true;
 }
 
 export interface ResourceChange {
@@ -79,6 +87,11 @@ export interface StackResult {
   hint?: string;
   /** Why a stack was skipped or what it was affected by. */
   reason?: string;
+  /**
+   * Pending operations (`<type> <urn>`) an interrupted update had left and the runner dropped before
+   * this one: a pending create may have made a real resource the state does not know.
+   */
+  pendingCleared?: string[];
   durationMs: number;
 }
 
@@ -113,22 +126,136 @@ export function engineEnv(s: EngineSettings): Record<string, string> {
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
+    // A stack file without `encryptionsalt:` uses the secrets provider its state records (every
+    // stack the runner creates records one) instead of making a new one and writing it into the file.
+    PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER: "true",
     GITOPS_ROOT: s.root,
   };
   if (s.passphrase !== undefined) env.PULUMI_CONFIG_PASSPHRASE = s.passphrase;
+  else if (s.passphraseFile !== undefined) env.PULUMI_CONFIG_PASSPHRASE_FILE = s.passphraseFile;
   return env;
 }
 
+/** Only for render-mode stacks on the embedded local default; the README says it is for demos only. */
+export const DEMO_PASSPHRASE = "pulumi-gitops-demo";
+
+/** The demo passphrase protects nothing: a stack that targets real infrastructure must not be bound to it. */
+export function guardPassphrase(env: Record<string, string>, workDir: string, stack: string): void {
+  if (env.PULUMI_CONFIG_PASSPHRASE !== DEMO_PASSPHRASE) return;
+  const file = stackFileName(stack);
+  let doc: { secretsprovider?: string; config?: Record<string, unknown> } | null;
+  try {
+    doc = parse(fs.readFileSync(path.join(workDir, file), "utf8"));
+  } catch {
+    return; // the stack file's own checks report it
+  }
+  if (doc?.secretsprovider && doc.secretsprovider !== "passphrase") return;
+  const targets = realTargets(doc?.config ?? {});
+  if (!targets.length) return;
+  throw usageError(
+    `stack ${stack} targets ${targets.join(" and ")} (${file}), but its secrets would be encrypted with the demo passphrase '${DEMO_PASSPHRASE}'`,
+    "set PULUMI_CONFIG_PASSPHRASE, or PULUMI_CONFIG_PASSPHRASE_FILE, to a passphrase of your own (in CI, from its secret store) and keep it: it encrypts the stack's secrets; the demo passphrase serves only render-mode stacks on the embedded backend",
+  );
+}
+
+const run = promisify(execFile);
+
+/** A `pulumi` command that failed; its stderr says why. */
+export class CliError extends Error {
+  constructor(
+    readonly args: string[],
+    readonly stderr: string,
+  ) {
+    super(`pulumi ${args.slice(0, 2).join(" ")} failed: ${stderr.trim()}`);
+    this.name = "CliError";
+  }
+}
+
+/**
+ * Runs the engine's own CLI in `cwd` with `env` added to the process's environment, as the
+ * Automation API runs it for every operation; for what the Automation API does not do safely.
+ */
+export async function pulumiCli(bin: string, cwd: string, env: Record<string, string>, args: string[]): Promise<string> {
+  const all = [...args, "--non-interactive"];
+  try {
+    // States can be large; they only ever pass through memory.
+    const { stdout } = await run(bin, all, { cwd, env: { ...process.env, ...env }, maxBuffer: 1 << 30 });
+    return stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; code?: unknown };
+    if (typeof e.stderr !== "string") throw err;
+    throw new CliError(all, e.stderr || String(e.code));
+  }
+}
+
+/** `pulumiCli` for an opened stack, with its workspace's directory and environment. */
+export function stackCli(stack: Stack, args: string[]): Promise<string> {
+  const ws = stack.workspace as LocalWorkspace;
+  return pulumiCli(ws.pulumiCommand.command, ws.workDir, ws.envVars, [...args, "--stack", stack.name]);
+}
+
+/**
+ * Runs `work` with a private copy of the stack's file in a directory of its own (0700), removed
+ * however `work` ends. The engine reads the stack's config from the copy (`--config-file`), so what
+ * it writes back (a salt, its own YAML formatting) never touches the tracked file.
+ */
+export async function withConfigCopy<T>(workDir: string, stack: string, work: (configFile: string | undefined) => Promise<T>): Promise<T> {
+  const tracked = path.join(workDir, stackFileName(stack));
+  if (!fs.existsSync(tracked)) return work(undefined);
+  return withPrivateDir(async (dir) => {
+    // The engine names the stack from the file only when no --stack is given; keep its name anyway.
+    const copy = path.join(dir, path.basename(tracked));
+    fs.copyFileSync(tracked, copy);
+    fs.chmodSync(copy, 0o600);
+    return work(copy);
+  });
+}
+
+/** A fresh directory only this user can read, removed however `work` ends. */
+export async function withPrivateDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-"));
+  try {
+    return await work(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Creates stack `name` in the backend without writing into the checkout: `pulumi stack init` runs
+ * on a private copy of Pulumi.yaml and the stack's file. The stack's state records the secrets
+ * provider it made (for the passphrase provider, the salt), which every later operation uses.
+ */
+async function initStack(s: EngineSettings, workDir: string, name: string): Promise<void> {
+  const env = engineEnv(s);
+  guardPassphrase(env, workDir, name);
+  await withPrivateDir(async (dir) => {
+    for (const f of ["Pulumi.yaml", stackFileName(name)]) {
+      const from = path.join(workDir, f);
+      if (!fs.existsSync(from)) continue;
+      fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+      fs.copyFileSync(from, path.join(dir, f));
+    }
+    try {
+      await pulumiCli(path.join(s.engineDir, "bin", "pulumi"), dir, env, ["stack", "init", "--stack", name, "--no-select"]);
+    } catch (err) {
+      // Another runner created it between our select and our init: it exists now, which is all we need.
+      if (!(err instanceof CliError && /already exists/.test(err.stderr))) throw engineError(err, name);
+    }
+  });
+}
 /** Opens `name` in the program checked out at `workDir`, creating the stack when `create` is set. */
 export async function openStack(s: EngineSettings, workDir: string, name: string, create: boolean): Promise<Stack> {
   const opts = { pulumiCommand: await pulumiCommand(s.engineDir), envVars: engineEnv(s), pulumiHome: s.pulumiHome };
   try {
-    return create
-      ? await LocalWorkspace.createOrSelectStack({ stackName: name, workDir }, opts)
-      : await LocalWorkspace.selectStack({ stackName: name, workDir }, opts);
+    return await LocalWorkspace.selectStack({ stackName: name, workDir }, opts);
   } catch (err) {
-    // Another runner created it between our select and our init: it exists now, which is all we need.
-    if (err instanceof StackAlreadyExistsError) return LocalWorkspace.selectStack({ stackName: name, workDir }, opts);
+    if (!(create && err instanceof StackNotFoundError)) throw engineError(err, name);
+  }
+  await initStack(s, workDir, name);
+  try {
+    return await LocalWorkspace.selectStack({ stackName: name, workDir }, opts);
+  } catch (err) {
     throw engineError(err, name);
   }
 }
@@ -153,6 +280,28 @@ export function maskSecrets(v: unknown): unknown {
     return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, maskSecrets(x)]));
   }
   return v;
+}
+
+/** `v` with each secret value replaced by `mark` (a value no output holds), to find where secrets sit. */
+function markSecrets(v: unknown, mark: string): unknown {
+  if (Array.isArray(v)) return v.map((x) => markSecrets(x, mark));
+  if (v && typeof v === "object") {
+    if (SECRET_SIG in v) return mark;
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, markSecrets(x, mark)]));
+  }
+  return v;
+}
+
+/**
+ * The secret properties of a refreshed resource whose only differences are in secret values. The
+ * engine's events never carry secrets, in the clear or encrypted, so the runner cannot compare
+ * them; but when the engine says the resource changed and every value it shows is equal, the change
+ * is in a secret. Each one that could have changed is reported without its value.
+ */
+function changedSecrets(before: unknown, after: unknown): PropertyChange[] {
+  const at = outputDiffs(markSecrets(before, "\u0000old-secret"), markSecrets(after, "\u0000new-secret"));
+  const changed = at.length === 1 ? "[secret, changed]" : "[secret, one of these changed]";
+  return at.map((d) => ({ path: d.path, kind: d.kind, before: d.before === undefined ? undefined : "[secret]", after: d.after === undefined ? undefined : changed, secret: true }));
 }
 
 /** Reads `a.b[0].c` or `a["x.y"]` out of an object; the engine's detailed diff uses such paths. */
@@ -236,7 +385,11 @@ export class EventCollector {
     // The engine sends no detailed diff for a refresh: compare the outputs it read with the recorded
     // ones, on the properties the program declares. Servers rewrite status and bookkeeping all the
     // time; a resource whose declared properties all hold has not drifted.
-    const diffs = m.op === "delete" ? [] : declaredDiffs(m.old?.inputs, outputDiffs(maskSecrets(m.old?.outputs ?? {}), maskSecrets(m.new?.outputs ?? {})));
+    const before = m.old?.outputs ?? {};
+    const after = m.new?.outputs ?? {};
+    const visible = outputDiffs(maskSecrets(before), maskSecrets(after));
+    const seen = m.op === "update" && !visible.length ? changedSecrets(before, after) : visible;
+    const diffs = m.op === "delete" ? [] : declaredDiffs(m.old?.inputs, seen);
     const op = m.op === "update" && !diffs.length ? "same" : m.op;
     const key = COUNTED[op];
     if (key) this.counts[key]++;
@@ -289,7 +442,7 @@ export function lockHolders(message: string): LockHolder[] {
 /** Maps the Automation API's failures to errors a user can act on; anything else passes through. */
 export function engineError(err: unknown, stack: string): unknown {
   if (err instanceof GitopsError) return err;
-  if (err instanceof ConcurrentUpdateError) return new StackLockedError(stack, lockHolders(err.message));
+  if (err instanceof ConcurrentUpdateError || (err instanceof CliError && /currently locked/.test(err.stderr))) return new StackLockedError(stack, lockHolders(err.message));
   if (err instanceof StackNotFoundError) {
     return new GitopsError(`stack ${stack} was not found in the backend`, "it is created by the first apply of its stacks/Pulumi.<env>.yaml; check --backend if you expected it to exist");
   }
@@ -300,8 +453,10 @@ export function engineError(err: unknown, stack: string): unknown {
       const version = /at version v?([\d.]+)/.exec(text)?.[1];
       return new GitopsError(`stack ${stack} needs the '${plugin[1]}' resource plugin${version ? " " + version : ""}, which is not installed`, `install it on a machine with network access: \`pulumi plugin install resource ${plugin[1]}${version ? " " + version : ""}\` (with PULUMI_HOME set to the runner's home), or disable that target in stacks/Pulumi.${stack}.yaml`);
     }
-    if (/incorrect passphrase|passphrase must be set/i.test(text)) {
-      return new GitopsError(`cannot decrypt the secrets of stack ${stack}`, "set PULUMI_CONFIG_PASSPHRASE (or --passphrase-file) to the passphrase the stack was created with");
+  }
+  if (err instanceof CommandError || err instanceof CliError) {
+    if (/incorrect passphrase|passphrase must be set/i.test(err.message)) {
+      return new GitopsError(`cannot decrypt the secrets of stack ${stack}`, "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the passphrase the stack was created with");
     }
   }
   return err;
@@ -338,19 +493,25 @@ export interface RunOptions {
 /** Runs one operation on one stack and summarises it; engine failures become a failed result. */
 export async function runOperation(stack: Stack, operation: Operation, o: RunOptions): Promise<StackResult> {
   const started = Date.now();
+  const ws = stack.workspace as LocalWorkspace;
+  guardPassphrase(ws.envVars, ws.workDir, stack.name);
   const c = new EventCollector(o.log, operation);
-  const common = { onEvent: c.onEvent, signal: o.signal, color: "never" as const };
   let outputs: Record<string, unknown> | undefined;
   let error: string | undefined;
   let hint: string | undefined;
   try {
-    if (operation === "preview") await stack.preview({ ...common, diff: false });
-    else if (operation === "drift") await stack.refresh({ ...common, previewOnly: true });
-    else if (operation === "refresh") await stack.refresh({ ...common, message: o.message });
-    else {
-      const res = await stack.up({ ...common, message: o.message });
-      outputs = Object.fromEntries(Object.entries(res.outputs).map(([k, v]) => [k, v.secret ? "[secret]" : v.value]));
-    }
+    await withConfigCopy(ws.workDir, stack.name, async (configFile) => {
+      // showSecrets: false, else the Automation API reads the update's summary with `history
+      // --show-secrets`, which decrypts the config and rewrites the tracked stack file.
+      const common = { onEvent: c.onEvent, signal: o.signal, color: "never" as const, configFile };
+      if (operation === "preview") await stack.preview({ ...common, diff: false });
+      else if (operation === "drift") await stack.refresh({ ...common, previewOnly: true, showSecrets: false });
+      else if (operation === "refresh") await stack.refresh({ ...common, message: o.message, showSecrets: false });
+      else {
+        const res = await stack.up({ ...common, message: o.message, showSecrets: false });
+        outputs = Object.fromEntries(Object.entries(res.outputs).map(([k, v]) => [k, v.secret ? "[secret]" : v.value]));
+      }
+    });
   } catch (err) {
     const mapped = engineError(err, stack.name);
     // A held lock is for the caller to wait out or refuse; anything else fails only this stack.

@@ -4,6 +4,7 @@ import { affectedStacks, programFiles } from "./changes";
 import { openStack, runOperation, type StackResult } from "./engine";
 import { GitopsError, stopIfAborted } from "./errors";
 import * as git from "./git";
+import { missingSalt } from "./stackfile";
 import { checkStackFiles, discoverStacks, selectStacks } from "./stacks";
 
 export interface PreviewOptions {
@@ -70,7 +71,10 @@ export async function preview(ctx: Context, o: PreviewOptions): Promise<PreviewO
     log.info("previewing");
     const stack = await openStack(ctx.engine, ctx.repo, name, true);
     stopIfAborted(o.signal, `before ${name} was previewed`);
-    return runOperation(stack, "preview", { log, commit, signal: o.signal });
+    const result = await runOperation(stack, "preview", { log, commit, signal: o.signal });
+    const lacking = missingSalt(ctx.repo, name);
+    if (lacking) result.diagnostics.push({ severity: "warning", message: lacking });
+    return result;
   });
   return { commit, results, unaffected: all.filter((s) => !targets.includes(s)) };
 }

@@ -39,7 +39,8 @@ export interface RollbackOutcome extends DeployOutcome {
 /** The commit the stack ran before its current one, from its update history. */
 async function previousCommit(stack: Stack, current: string | undefined): Promise<string> {
   const name = stack.name;
-  const updates = await stack.history();
+  // Without secrets: decrypting the config would rewrite the tracked stack file.
+  const updates = await stack.history(undefined, undefined, false);
   for (const u of updates) {
     const commit = u.environment?.["git.head"];
     if (u.kind === "update" && u.result === "succeeded" && commit && commit !== current) return commit;

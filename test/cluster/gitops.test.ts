@@ -4,6 +4,8 @@
  * checked in the API server itself, not in Pulumi's state.
  */
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startCli } from "../helpers/cli";
 import { tags } from "../helpers/pulumi";
@@ -24,7 +26,8 @@ function localStackYaml(): string {
 describe("gitops against a live cluster", { timeout: 900_000 }, () => {
   let cluster: Cluster;
   let repo: TestRepo;
-  const gitops = (...args: string[]) => startCli(repo.dir, args, { KUBECONFIG: cluster.kubeconfigPath }).done;
+  // A cluster stack refuses the demo passphrase: this one is the user's own.
+  const gitops = (...args: string[]) => startCli(repo.dir, args, { KUBECONFIG: cluster.kubeconfigPath, PULUMI_CONFIG_PASSPHRASE: "local cluster passphrase" }).done;
   const image = async () => (await cluster.get(DEPLOYMENT)).spec.template.spec.containers[0].image as string;
   const setTag = (tag: string) => {
     repo.write("stacks/Pulumi.local.yaml", repo.read("stacks/Pulumi.local.yaml").replace(/tag: \S+/, `tag: ${tag}`));
@@ -100,6 +103,26 @@ describe("gitops against a live cluster", { timeout: 900_000 }, () => {
     assert.equal((await cluster.get(DEPLOYMENT)).spec.replicas, declared);
     assert.equal(tags(repo.dir, "local")["gitops:command"], "remediate");
     assert.equal((await drift()).code, 0);
+  });
+
+  it("a secret app.env value reaches the pods from a Secret, and stays out of the spec, the output and the state", async () => {
+    const token = "tok-5f0c9e7a21";
+    const set = await gitops("pulumi", "--", "config", "set", "--secret", "--path", "--stack", "local", "pulumi-gitops:app.env.API_TOKEN", token);
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(repo.read("stacks/Pulumi.local.yaml"), /API_TOKEN:\n\s+secure: v1:/);
+    repo.commit("an API token for the app");
+    repo.git("push", "-q", "origin", "main");
+    const r = await gitops("apply", "--json", "-");
+    assert.equal(r.code, 0, r.stderr);
+    const secret = await cluster.get(`/api/v1/namespaces/${NS}/secrets/web-env`);
+    assert.equal(Buffer.from(secret.data.API_TOKEN, "base64").toString(), token);
+    const env = (await cluster.get(DEPLOYMENT)).spec.template.spec.containers[0].env;
+    assert.deepEqual(env.find((e: { name: string }) => e.name === "API_TOKEN"), { name: "API_TOKEN", valueFrom: { secretKeyRef: { name: "web-env", key: "API_TOKEN" } } });
+    assert.doesNotMatch(r.stdout + r.stderr, new RegExp(token));
+    const files = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+    const leaks = files(path.join(repo.dir, ".pulumi-gitops")).filter((f) => fs.readFileSync(f, "utf8").includes(token));
+    assert.deepEqual(leaks, [], "state and backups hold the token encrypted only");
+    assert.equal(repo.git("status", "--porcelain"), "");
   });
 
   it("a resource deleted by hand is drift, and --remediate recreates it", async () => {

@@ -125,13 +125,9 @@ function initRepo(root: string, dir: string, origin: string): TestRepo {
 
 const FILE_PROGRAM = ["index.ts", "Pulumi.yaml", "package.json", "package-lock.json", "tsconfig.json"];
 
-/** The `encryptionsalt:` line of the project's dev stack: the embedded demo passphrase's. */
-const demoSalt = () => /^encryptionsalt: .*$/m.exec(fs.readFileSync(path.join(PROJECT, "stacks", "Pulumi.dev.yaml"), "utf8"))![0];
-
 /** stacks/Pulumi.dev.yaml of createFileRepo's program; without `content`, the program fails (a broken commit). */
 export function fileStackYaml(content: string | undefined): string {
-  const salt = demoSalt();
-  return `${salt}\nconfig:\n  drift-fixture:path: target/greeting.txt\n${content === undefined ? "" : `  drift-fixture:content: ${content}\n`}`;
+  return `config:\n  drift-fixture:path: target/greeting.txt\n${content === undefined ? "" : `  drift-fixture:content: ${content}\n`}`;
 }
 
 /**
@@ -161,7 +157,7 @@ export interface CounterConfig {
 export function counterStackYaml(c: CounterConfig): string {
   const lines = [`  counter-app:count: "${c.count}"`, `  counter-app:version: ${c.version}`];
   if (c.holdFile) lines.push(`  counter-app:holdFile: ${c.holdFile}`);
-  return `${demoSalt()}\nconfig:\n${lines.join("\n")}\n`;
+  return `config:\n${lines.join("\n")}\n`;
 }
 
 /**
