@@ -203,7 +203,7 @@ export async function withConfigCopy<T>(workDir: string, stack: string, work: (c
   const tracked = path.join(workDir, stackFileName(stack));
   if (!fs.existsSync(tracked)) return work(undefined);
   return withPrivateDir(async (dir) => {
-    // The engine names the stack from the file only when no --stack is given; keep its name anyway.
+    // Under the tracked file's name, which the engine's messages then show.
     const copy = path.join(dir, path.basename(tracked));
     fs.copyFileSync(tracked, copy);
     fs.chmodSync(copy, 0o600);
