@@ -84,7 +84,7 @@ describe("secrets in stack files, backups and drift", () => {
 
   it("preview says on the pull request when a stack file holds secrets without its salt", async () => {
     const report = path.join(repo.dir, "..", "preview.md");
-    const lacks = /stacks\/Pulumi\.dev\.yaml holds secure: values but no encryptionsalt: line.*`gitops init-stack dev`/;
+    const lacks = /stacks\/Pulumi\.dev\.yaml holds secure: values but no encryptionsalt: line.*gitops init-stack dev/;
     let r = await gitops(repo.dir, "preview", "--stack", "dev", "--report", report);
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(fs.readFileSync(report, "utf8"), lacks);

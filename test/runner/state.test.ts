@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { killProcessesUnder } from "../fixtures/proc";
@@ -136,6 +137,9 @@ describe("pending operations left by an interrupted update", () => {
     killProcessesUnder(repo.dir);
     assert.equal((await run.done).signal, "SIGKILL");
     fs.rmSync(hold);
+    // The crashed engine's lock stays until the user says its holder is gone.
+    const unlock = await gitops(repo.dir, "unlock", "--stack", "dev", "--gone", `${engine[0]}@${os.hostname()}`);
+    assert.equal(unlock.code, 0, unlock.stderr);
 
     const r = await gitops(repo.dir, "apply", "--json", "-");
     assert.equal(r.code, 0, r.stderr);
