@@ -4,7 +4,7 @@ import { hasChanges } from "../core/engine";
 import { ExitCode } from "../core/errors";
 import { preview } from "../core/preview";
 import { summaryLine } from "../core/report";
-import { previewPosting, publishPreview } from "../forge/publish";
+import { previewPosting, publishPreview, publishPreviewError } from "../forge/publish";
 import { withPreviewForge, type PreviewForgeArgs } from "../forge/target";
 import { abortOnSignals } from "./interrupt";
 import { wholeNumber, withOutputs, withStacks } from "./options";
@@ -37,7 +37,10 @@ export const previewCommand: CommandModule<GlobalOptions, Args> = {
     const ctx = await createContext(a, process.env, process.cwd());
     const posting = previewPosting(a, process.env, ctx.repo);
     const signal = abortOnSignals(ctx.log, "nothing is changed by a preview");
-    const out = await preview(ctx, { base: a.base, stacks: a.stack, all: a.all, parallel: a.parallel, signal });
+    const out = await preview(ctx, { base: a.base, stacks: a.stack, all: a.all, parallel: a.parallel, signal }).catch(async (e) => {
+      if (posting) await publishPreviewError(posting, e, ctx.repo, ctx.log);
+      throw e;
+    });
     for (const r of out.results) ctx.log.info(summaryLine(r));
     writeOutputs(out.results, { title: "Pulumi preview", commit: out.commit, unaffected: out.unaffected }, a);
     printFailures(out.results, (s) => `fix it on this branch; \`gitops preview --stack ${s}\` runs the preview again`);

@@ -6,7 +6,8 @@
 import type { StackResult } from "../core/engine";
 import { hasChanges } from "../core/engine";
 import { formatError, GitopsError } from "../core/errors";
-import { renderMarkdown } from "../core/report";
+import { fence, inline, renderMarkdown } from "../core/report";
+import { headCommit } from "../core/git";
 import { projectName } from "../core/stacks";
 import { ForgeError, type CommitStatus, type Forge } from "./forge";
 import { githubForge } from "./github";
@@ -124,6 +125,34 @@ export async function publishPreview(p: PreviewPosting, out: PreviewPost, log: {
     try {
       await forge.setStatus(target.sha ?? out.commit, status);
       log.info(`${forge.name}: ${status.context} ${status.state} on ${(target.sha ?? out.commit).slice(0, 7)}: ${status.description}`);
+    } catch (e) {
+      reportFailure(e);
+    }
+  }
+}
+
+/**
+ * When the preview itself stopped with an error the user can fix (an invalid stack file, a missing
+ * base), the comment and the status say so, so the pull request's check turns red instead of
+ * waiting forever. The error is still the command's own, rethrown by the caller.
+ */
+export async function publishPreviewError(p: PreviewPosting, err: unknown, repoDir: string, log: { info(m: string): void }): Promise<void> {
+  if (!(err instanceof GitopsError)) return;
+  const { forge, target } = p;
+  const commit = await headCommit(repoDir);
+  if (p.comment) {
+    const f = fence(err.message);
+    const body = `${p.marker}\n## Pulumi preview at \`${commit.slice(0, 7)}\`\n\nThe preview stopped before any stack ran:\n\n${f}\n${err.message}\n${f}\n\n${inline(err.hint)}\n`;
+    try {
+      const did = await upsertComment(forge, target.pr!, p.marker, body, true);
+      log.info(`${forge.name} ${target.repo}#${target.pr}: comment ${did}`);
+    } catch (e) {
+      reportFailure(e);
+    }
+  }
+  if (p.status) {
+    try {
+      await forge.setStatus(target.sha ?? commit, { state: "failure", context: PREVIEW_CONTEXT, description: err.message.split("\n")[0], targetUrl: target.targetUrl });
     } catch (e) {
       reportFailure(e);
     }

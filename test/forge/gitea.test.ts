@@ -64,8 +64,12 @@ describe("pull requests on Gitea", () => {
   const openPr = (branch: string, replicas: number) => openPrWith(branch, `staging: ${replicas} replicas`, () => setReplicas(replicas));
 
   function setReplicas(n: number): void {
+    setReplicasText(String(n));
+  }
+
+  function setReplicasText(value: string): void {
     const file = "stacks/Pulumi.staging.yaml";
-    repo.write(file, repo.read(file).replace(/replicas: \d+/, `replicas: ${n}`));
+    repo.write(file, repo.read(file).replace(/replicas: \w+/, `replicas: ${value}`));
   }
 
   /** Runs gitops as a Gitea Actions job of pull request `pr` would, on the checked-out head. */
@@ -139,6 +143,17 @@ describe("pull requests on Gitea", () => {
     assert.match(c.body, /\| dev \| .* \| changes \|/);
     const status = (await statuses(repo.git("rev-parse", "HEAD"))).find((s) => s.context === "pulumi-gitops/preview");
     assert.deepEqual({ status: status?.status, description: status?.description }, { status: "failure", description: "failed: staging" });
+  });
+
+  it("says on the pull request when the preview stops before any stack runs", async () => {
+    const pr = await openPrWith("bad-config", "staging: replicas as text", () => setReplicasText("many"));
+    const r = await ciRun(pr, ["preview", "--comment", "--status"]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^error: stack configuration is invalid/m);
+    const [c] = await ours(pr);
+    assert.match(c.body, /The preview stopped before any stack ran:\n\n```\nstack configuration is invalid:\n.*Pulumi\.staging\.yaml.*replicas/);
+    const status = (await statuses(repo.git("rev-parse", "HEAD"))).find((s) => s.context === "pulumi-gitops/preview");
+    assert.deepEqual({ status: status?.status, description: status?.description }, { status: "failure", description: "stack configuration is invalid:" });
   });
 
   it("finds its comment among 35 others and updates it", async () => {
