@@ -67,10 +67,13 @@ describe("interruption", () => {
     run.child.kill("SIGTERM");
     // Two signals sent at once are one pending signal to the kernel: the second follows the first's handling.
     await first;
+    // The engine winds down from the first signal on its own time; what counts is that it still runs
+    // when the second signal arrives, and that the runner then exits with that signal's code (143),
+    // not with the graceful stop's 1, which it would reach only after the engine ended.
+    assert.ok(alive(engine), "the engine was still running when the second signal was sent");
     run.child.kill("SIGTERM");
     const r = await run.done;
     assert.equal(r.code, 143, r.stderr);
-    assert.ok(alive(engine), "the engine was still waiting on the hold when the runner exited");
     h.release();
   });
 
