@@ -2,11 +2,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { backoffDelay } from "../../scripts/agent/agent";
-import { parseListen, validSignature } from "../../scripts/agent/server";
-import { parseDuration } from "../../scripts/commands/agent";
-import { ExitCode, GitopsError } from "../../scripts/core/errors";
-import { redactUrls } from "../../scripts/core/git";
+import { backoffDelay } from "../../runner/agent/agent";
+import { parseListen, validSignature } from "../../runner/agent/server";
+import { parseDuration } from "../../runner/commands/agent";
+import { ExitCode, GitopsError } from "../../runner/errors";
+import { redactUrls } from "../../runner/services/git";
 
 test("backoffDelay doubles from the base and stops at the cap", () => {
   const schedule = [1, 2, 3, 4, 5, 6, 20].map((n) => backoffDelay(n, 30_000, 600_000));

@@ -1,7 +1,7 @@
 /**
  * Live: the real engine deploys test/fixtures/k8s-app into a real kube-apiserver on 127.0.0.1,
  * changes it, and destroys it; every check reads the objects back from the API server.
- * Needs scripts/engine.sh and scripts/cluster.sh (the fixture runs the latter, instant when warm).
+ * Needs provision/pulumi-engine.sh and provision/test-cluster.sh (the fixture runs the latter, instant when warm).
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";

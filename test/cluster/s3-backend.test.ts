@@ -2,7 +2,7 @@
  * Live: the runner with its state in S3 (moto on 127.0.0.1), shared by two checkouts of one origin
  * as two CI runners would share it: `gitops --backend` in one, PULUMI_BACKEND_URL in the other.
  * Every run is the real `gitops` CLI on the real engine; the program is test/fixtures/counter-app,
- * whose update can be held open. Needs scripts/engine.sh and scripts/moto.sh (the fixture runs the latter).
+ * whose update can be held open. Needs provision/pulumi-engine.sh and provision/moto.sh (the fixture runs the latter).
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { DEMO_PASSPHRASE } from "../../scripts/core/context";
+import { DEMO_PASSPHRASE } from "../../runner/services/context";
 import { ENGINE_DIR, engineEnv } from "../fixtures/engine";
 import { killProcessesUnder } from "../fixtures/proc";
 import { startS3, type S3 } from "../fixtures/s3";

@@ -12,8 +12,8 @@ import {
   serviceAccountSubject,
   terminationGraceSeconds,
 } from "../../components/gitopsAgent";
-import { agentOptions, parseDuration } from "../../scripts/commands/agent";
-import { buildParser } from "../../scripts/gitops";
+import { agentOptions, parseDuration } from "../../runner/commands/agent";
+import { buildParser } from "../../runner/cli";
 import { containersHardened, deploymentsInQuotaedNamespaces, runAllChecks } from "../policy/checks";
 import { byName, installMocks, ofType, Registered, settle, urnOf, valueOf } from "./harness";
 

@@ -14,7 +14,7 @@ import {
   toEngineConfig,
   validateStackConfig,
 } from "../../config";
-import { runProgram } from "../../components/program";
+import { runProgram } from "../../program";
 import { installMocks, Registered, settle } from "../components/harness";
 
 const repoRoot = path.join(__dirname, "..", "..");

@@ -7,8 +7,8 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { pinnedCliVersion } from "../../scripts/core/context";
-import { openStack, type EngineSettings } from "../../scripts/core/engine";
+import { pinnedCliVersion } from "../../runner/services/context";
+import { openStack, type EngineSettings } from "../../runner/services/workspace";
 import { ENGINE_DIR, pulumiEnv, testEngineSettings } from "../helpers/pulumi";
 import { createRepo, type TestRepo } from "../helpers/repo";
 

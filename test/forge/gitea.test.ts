@@ -1,5 +1,5 @@
 /**
- * Pull requests on a real forge: Gitea (built by scripts/gitea.sh) on 127.0.0.1, a repository made
+ * Pull requests on a real forge: Gitea (built by provision/gitea.sh) on 127.0.0.1, a repository made
  * from this project pushed to it over HTTP, pull requests opened through its API, and the real
  * gitops CLI run as a Gitea Actions job would run it (GITHUB_API_URL, GITHUB_REPOSITORY, the event
  * payload). Every check reads Gitea's API, never the runner's own client.
@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { GITEA_MAX_COMMENT } from "../../scripts/forge/github";
+import { GITEA_MAX_COMMENT } from "../../runner/forge/github";
 import { startGitea, type Gitea } from "../fixtures/gitea";
 import { startCli, type CliResult } from "../helpers/cli";
 import { createRepo, type TestRepo } from "../helpers/repo";

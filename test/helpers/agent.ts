@@ -61,7 +61,7 @@ fams = [{"name": f.name, "type": f.type, "samples": [{"name": s.name, "labels": 
 json.dump(fams, sys.stdout)
 `;
 
-/** Parses Prometheus text format with the reference Python client (from scripts/moto.sh's venv); throws on malformed text. */
+/** Parses Prometheus text format with the reference Python client (from provision/moto.sh's venv); throws on malformed text. */
 export function parseMetrics(text: string): Family[] {
   return JSON.parse(execFileSync(path.join(motoBin(), "python"), ["-c", PARSE], { input: text, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] }));
 }

@@ -1,8 +1,8 @@
 /** The raw pulumi CLI against a test repository's embedded backend, to check state independently. */
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
-import { DEMO_PASSPHRASE, engineDir } from "../../scripts/core/context";
-import { engineEnv, type EngineSettings } from "../../scripts/core/engine";
+import { DEMO_PASSPHRASE, engineDir } from "../../runner/services/context";
+import { engineEnv, type EngineSettings } from "../../runner/services/workspace";
 
 export const ENGINE_DIR = engineDir(process.env);
 

@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import { readStackFile, toEngineConfig } from "../../config";
-import { runProgram, StackOutputs } from "../../components/program";
+import { runProgram, StackOutputs } from "../../program";
 import { installMocks, ofType, Registered, settle, valueOf } from "../components/harness";
 import {
   containersHardened,

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { DEMO_PASSPHRASE } from "../../scripts/core/context";
+import { DEMO_PASSPHRASE } from "../../runner/services/context";
 import { killProcessesUnder } from "../fixtures/proc";
 import { gitops, startCli } from "../helpers/cli";
 import { alive, enginePid, hold, holdFetch, lockFiles, printed } from "../helpers/hold";

@@ -1,7 +1,7 @@
 // How a refresh's recorded and read outputs become the drift a user sees; no engine needed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { declaredDiffs, maskSecrets, outputDiffs, valueAt } from "../../scripts/core/engine";
+import { declaredDiffs, maskSecrets, outputDiffs, valueAt } from "../../runner/services/workspace";
 
 const SECRET = "4dabf18193072939515e22adb298388d";
 

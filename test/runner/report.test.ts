@@ -1,8 +1,8 @@
 // The Markdown report for a pull-request comment: its size budget and what it escapes; no engine needed.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { emptyCounts, type ResourceChange, type StackResult } from "../../scripts/core/engine";
-import { renderMarkdown } from "../../scripts/core/report";
+import { emptyCounts, type ResourceChange, type StackResult } from "../../runner/services/workspace";
+import { renderMarkdown } from "../../runner/services/report";
 
 function result(stack: string, over: Partial<StackResult> = {}): StackResult {
   return { stack, operation: "preview", status: "succeeded", counts: emptyCounts(), changes: [], diagnostics: [], durationMs: 1, ...over };

@@ -1,6 +1,6 @@
 //go:build tools
 
-// Package tools pins etcd's main package for scripts/cluster.sh; nothing here is compiled.
+// Package tools pins etcd's main package for provision/test-cluster.sh; nothing here is compiled.
 package tools
 
 import _ "go.etcd.io/etcd/server/v3"

@@ -158,7 +158,7 @@ require (
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 
-// Generated from the replace block of k8s.io/kubernetes v1.34.12's go.mod (see scripts/cluster.sh).
+// Generated from the replace block of k8s.io/kubernetes v1.34.12's go.mod (see provision/test-cluster.sh).
 replace (
 	k8s.io/api => k8s.io/api v0.34.12
 	k8s.io/apiextensions-apiserver => k8s.io/apiextensions-apiserver v0.34.12

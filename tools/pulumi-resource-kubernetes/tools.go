@@ -1,7 +1,7 @@
 //go:build tools
 
 // Package tools pins the Kubernetes provider. Its main package embeds files that its generate.go
-// writes, so scripts/engine.sh copies that package next to this go.mod, generates, then builds.
+// writes, so provision/pulumi-engine.sh copies that package next to this go.mod, generates, then builds.
 // See ../README.md.
 package tools
 

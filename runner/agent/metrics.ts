@@ -1,0 +1,61 @@
+/**
+ * The agent's Prometheus metrics, on a registry of its own (prom-client). Names follow Prometheus
+ * conventions: `_total` counters, `_seconds` units, one `stack` label per environment.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { StackResult } from "../services/workspace";
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "gitops_agent_" });
+  const m = {
+    registry,
+    ready: new Gauge({ name: "gitops_agent_ready", help: "1 once the agent has completed its first sync", registers: [registry] }),
+    syncs: new Counter({ name: "gitops_agent_syncs_total", help: "Syncs of the branch by outcome: applied, in_sync, failed, backoff (waited out a failed commit's backoff)", labelNames: ["outcome"], registers: [registry] }),
+    fetchFailures: new Counter({ name: "gitops_agent_fetch_failures_total", help: "Fetches of the repository that failed", registers: [registry] }),
+    backoff: new Gauge({ name: "gitops_agent_backoff_seconds", help: "Current backoff before the failed commit is tried again; 0 when nothing is failing", registers: [registry] }),
+    webhooks: new Counter({ name: "gitops_agent_webhooks_total", help: "Push webhooks received, by result: accepted, unauthorized", labelNames: ["result"], registers: [registry] }),
+    stackResult: new Gauge({ name: "gitops_stack_sync_success", help: "1 if the stack's last update succeeded, 0 if it failed", labelNames: ["stack"], registers: [registry] }),
+    lastSuccess: new Gauge({ name: "gitops_stack_last_success_timestamp_seconds", help: "When the stack's last successful update ended (Unix time)", labelNames: ["stack"], registers: [registry] }),
+    duration: new Histogram({
+      name: "gitops_stack_update_duration_seconds",
+      help: "Duration of stack updates, failed ones included",
+      labelNames: ["stack", "result"],
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800],
+      registers: [registry],
+    }),
+    failures: new Counter({ name: "gitops_stack_failures_total", help: "Failed stack updates", labelNames: ["stack"], registers: [registry] }),
+    drifted: new Gauge({ name: "gitops_stack_drifted_resources", help: "Resources that differ from the stack's recorded deployment at the last drift check (0 after a successful remediation)", labelNames: ["stack"], registers: [registry] }),
+    driftChecks: new Counter({ name: "gitops_stack_drift_checks_total", help: "Drift checks by result: in_sync, drifted, remediated, failed", labelNames: ["stack", "result"], registers: [registry] }),
+  };
+  return m;
+}
+
+/** Records the stack updates of one apply or remediation; skipped stacks leave their series as they were. */
+export function recordUpdates(m: Metrics, results: StackResult[], now: Date): void {
+  for (const r of results) {
+    if (r.status === "skipped" || r.operation !== "update") continue;
+    const ok = r.status === "succeeded";
+    m.stackResult.set({ stack: r.stack }, ok ? 1 : 0);
+    m.duration.observe({ stack: r.stack, result: r.status }, r.durationMs / 1000);
+    if (ok) m.lastSuccess.set({ stack: r.stack }, now.getTime() / 1000);
+    else m.failures.inc({ stack: r.stack });
+  }
+}
+
+/** Records one drift pass: a detection result per stack, or the remediation that followed it. */
+export function recordDrift(m: Metrics, results: StackResult[]): void {
+  for (const r of results) {
+    if (r.status === "skipped") continue;
+    if (r.operation === "drift") {
+      const result = r.status === "failed" ? "failed" : r.changes.length ? "drifted" : "in_sync";
+      if (r.status === "succeeded") m.drifted.set({ stack: r.stack }, r.changes.length);
+      m.driftChecks.inc({ stack: r.stack, result });
+    } else {
+      if (r.status === "succeeded") m.drifted.set({ stack: r.stack }, 0);
+      m.driftChecks.inc({ stack: r.stack, result: r.status === "succeeded" ? "remediated" : "failed" });
+    }
+  }
+}

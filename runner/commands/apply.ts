@@ -1,0 +1,40 @@
+import type { CommandModule } from "yargs";
+import { apply } from "../flows/apply";
+import { createContext, type GlobalOptions } from "../services/context";
+import { ExitCode } from "../errors";
+import { summaryLine } from "../services/report";
+import { applyPosting, publishApply } from "../forge/publish";
+import { withApplyForge, type ApplyForgeArgs } from "../forge/target";
+import { abortOnSignals } from "./interrupt";
+import { withLockTimeout, withOutputs, withStacks } from "./options";
+import { printFailures, writeOutputs } from "./output";
+
+interface Args extends GlobalOptions, ApplyForgeArgs {
+  stack?: string[];
+  force?: boolean;
+  "lock-timeout": number;
+  json?: string;
+  report?: string;
+}
+
+export const applyCommand: CommandModule<GlobalOptions, Args> = {
+  command: "apply",
+  describe: "Deploy the out-of-sync stacks from the protected branch, in environment order",
+  builder: (y) =>
+    withApplyForge(withLockTimeout(withOutputs(withStacks(y))))
+      .option("force", { type: "boolean", describe: "Also apply stacks pinned by a rollback, and over a commit HEAD does not contain (recorded on the stack)" })
+      .example("$0 apply", "On main: deploy every stack whose files changed since the commit it runs")
+      .example("$0 apply --stack dev --lock-timeout 120", "Deploy dev, waiting up to 2 minutes for another runner") as never,
+  handler: async (a) => {
+    const ctx = await createContext(a, process.env, process.cwd());
+    const posting = applyPosting(a, process.env);
+    const signal = abortOnSignals(ctx.log, "the stack's state stays consistent");
+    const out = await apply(ctx, { stacks: a.stack, force: a.force, lockTimeout: a["lock-timeout"], signal });
+    for (const r of out.results) ctx.log.info(summaryLine(r));
+    writeOutputs(out.results, { title: "gitops apply", commit: out.commit }, a);
+    if (posting) await publishApply(posting, out.commit, out.results, out.refusal, ctx.log);
+    if (out.refusal) throw out.refusal;
+    printFailures(out.results, (s) => `\`gitops status\` shows what ${s} runs now; fix the cause through a pull request to main, and the next apply retries ${s}`);
+    process.exitCode = out.results.some((r) => r.status === "failed") ? ExitCode.failure : ExitCode.ok;
+  },
+};

@@ -1,0 +1,25 @@
+import type { CommandModule } from "yargs";
+import { createContext, type GlobalOptions } from "../services/context";
+import { history, renderHistoryTable } from "../flows/status";
+import { wholeNumber } from "./options";
+
+interface Args extends GlobalOptions {
+  stack: string;
+  limit: number;
+  json?: boolean;
+}
+
+export const historyCommand: CommandModule<GlobalOptions, Args> = {
+  command: "history",
+  describe: "List a stack's updates: commit, kind, result and resource changes, newest first",
+  builder: (y) =>
+    y
+      .option("stack", { type: "string", demandOption: true, describe: "The stack", requiresArg: true })
+      .option("limit", { type: "string", default: "20", defaultDescription: "20", requiresArg: true, coerce: wholeNumber("limit", 1, 50), describe: "How many updates" })
+      .option("json", { type: "boolean", describe: "Print JSON instead of a table" }) as never,
+  handler: async (a) => {
+    const ctx = await createContext(a, process.env, process.cwd());
+    const rows = await history(ctx, a.stack, a.limit);
+    process.stdout.write((a.json ? JSON.stringify(rows, null, 2) : renderHistoryTable(rows)) + "\n");
+  },
+};

@@ -1,0 +1,80 @@
+/** The preview flow: changed paths -> affected stacks -> real previews, a bounded number at once. */
+import type { Context } from "../services/context";
+import { affectedStacks, programFiles } from "../services/changes";
+import { openStack, runOperation, type StackResult } from "../services/workspace";
+import { GitopsError, stopIfAborted } from "../errors";
+import * as git from "../services/git";
+import { missingSalt } from "../services/stackFiles";
+import { checkStackFiles, discoverStacks, selectStacks } from "../services/stacks";
+
+export interface PreviewOptions {
+  base?: string;
+  stacks?: string[];
+  all?: boolean;
+  parallel: number;
+  signal?: AbortSignal;
+}
+
+export interface PreviewOutcome {
+  commit: string;
+  results: StackResult[];
+  unaffected: string[];
+}
+
+/** The ref a branch is compared with: the remote's protected branch, else the local one. */
+async function defaultBase(ctx: Context): Promise<string> {
+  const { remote, protectedBranch } = ctx.rules;
+  if ((await git.hasRemote(ctx.repo, remote)) && (await git.resolveCommit(ctx.repo, `refs/remotes/${remote}/${protectedBranch}`))) return `${remote}/${protectedBranch}`;
+  return protectedBranch;
+}
+
+async function chooseStacks(ctx: Context, o: PreviewOptions, all: string[]): Promise<string[]> {
+  if (o.stacks?.length) return selectStacks(all, o.stacks);
+  if (o.all) return all;
+  const base = o.base ?? (await defaultBase(ctx));
+  const baseCommit = await git.resolveCommit(ctx.repo, base);
+  if (!baseCommit) throw new GitopsError(`base ref '${base}' does not name a commit`, "fetch it (`git fetch origin main`), pass --base <ref>, or preview explicitly with --stack <name> or --all");
+  const from = await git.mergeBase(ctx.repo, baseCommit, "HEAD");
+  const paths = await git.changedPaths(ctx.repo, from, "HEAD");
+  const affected = affectedStacks(paths, all, ctx.rules, await programFiles(ctx.repo, "HEAD"));
+  ctx.log.info(`${paths.length} path(s) changed since ${base} (${from.slice(0, 7)}): ${affected.stacks.length ? "affects " + affected.stacks.join(", ") : "no stack affected"}`);
+  for (const s of affected.stacks) ctx.log.debug(`${s} <- ${affected.reasons[s].join(", ")}`);
+  return affected.stacks;
+}
+
+/** Runs `work` over `items` with at most `limit` in flight, keeping the input order in the result. */
+export async function pool<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const runners = Array.from({ length: Math.min(Math.max(1, limit), items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await work(items[i]);
+    }
+  });
+  await Promise.all(runners);
+  return out;
+}
+
+export async function preview(ctx: Context, o: PreviewOptions): Promise<PreviewOutcome> {
+  const commit = await git.headCommit(ctx.repo);
+  const dirty = await git.dirtyPaths(ctx.repo);
+  if (dirty.length) {
+    ctx.log.warn(`uncommitted changes are ignored when choosing stacks (the previews still run on the working tree): ${dirty.join(", ")}`);
+  }
+  const all = discoverStacks(ctx.repo, ctx.rules);
+  const targets = await chooseStacks(ctx, o, all);
+  checkStackFiles(ctx.repo, targets);
+  const results = await pool(targets, o.parallel, async (name) => {
+    const log = ctx.log.child(name);
+    stopIfAborted(o.signal, `before ${name} was previewed`);
+    log.info("previewing");
+    const stack = await openStack(ctx.engine, ctx.repo, name, true);
+    stopIfAborted(o.signal, `before ${name} was previewed`);
+    const result = await runOperation(stack, "preview", { log, commit, signal: o.signal });
+    const lacking = missingSalt(ctx.repo, name);
+    if (lacking) result.diagnostics.push({ severity: "warning", message: lacking });
+    return result;
+  });
+  return { commit, results, unaffected: all.filter((s) => !targets.includes(s)) };
+}

@@ -1,0 +1,124 @@
+/**
+ * Rollback: deploy an older commit, exactly, from a temporary checkout, and pin the stack to it so
+ * that nothing re-applies main over it until someone unpins it.
+ */
+import type { Stack } from "@pulumi/pulumi/automation";
+import type { Context } from "../services/context";
+import { deploy, type DeployOutcome } from "./apply";
+import { affectedStacks, programFiles } from "../services/changes";
+import { withCheckout } from "../services/checkout";
+import { openStack, runOperation, type StackResult } from "../services/workspace";
+import { GitopsError, refused, stopIfAborted } from "../errors";
+import * as git from "../services/git";
+import { readRecord, setPin, TAG } from "../services/records";
+import { summaryLine } from "../services/report";
+import { checkStackFiles, discoverStacks, selectStacks } from "../services/stacks";
+import { mainTip } from "./status";
+
+export interface RollbackOptions {
+  stack: string;
+  /** A commit, tag, HEAD~n, or `previous`. */
+  to: string;
+  /** Allow a commit the protected branch does not contain (recorded on the stack). */
+  force?: boolean;
+  lockTimeout: number;
+  /** Asked after the preview; resolves true to go ahead. */
+  confirm: (preview: StackResult) => Promise<boolean>;
+  signal?: AbortSignal;
+}
+
+export interface RollbackOutcome extends DeployOutcome {
+  commit: string;
+  preview: StackResult;
+  /** Set when the user declined at the confirmation. */
+  declined?: boolean;
+  /** The git command that makes main declare what now runs. */
+  gitHint?: string;
+}
+
+/** The commit the stack ran before its current one, from its update history. */
+async function previousCommit(stack: Stack, current: string | undefined): Promise<string> {
+  const name = stack.name;
+  // Without secrets: decrypting the config would rewrite the tracked stack file.
+  const updates = await stack.history(undefined, undefined, false);
+  for (const u of updates) {
+    const commit = u.environment?.["git.head"];
+    if (u.kind === "update" && u.result === "succeeded" && commit && commit !== current) return commit;
+  }
+  throw new GitopsError(`stack ${name} has no earlier successful update to roll back to`, "name the commit with --to <rev>; `gitops history --stack " + name + "` lists what ran");
+}
+
+async function resolveTarget(ctx: Context, stack: Stack, to: string, current: string | undefined): Promise<string> {
+  if (to === "previous") return previousCommit(stack, current);
+  return git.requireCommit(ctx.repo, to, "rollback target");
+}
+
+const shellWord = (s: string) => (/^[\w./@%+=:,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * How to make git the truth again once the old commit runs: restore from it only the paths, changed
+ * since, that decide this stack (its file, the program's files, its rules), by the same rule apply
+ * uses. When some of them decide other stacks too, the hint names those stacks: the commit would
+ * change what they deploy as well.
+ */
+async function revertHint(ctx: Context, target: string, name: string): Promise<string | undefined> {
+  const tip = await mainTip(ctx);
+  if (!tip || tip === target) return undefined;
+  const all = discoverStacks(ctx.repo, ctx.rules);
+  const affected = affectedStacks(await git.changedPaths(ctx.repo, target, tip), all, ctx.rules, await programFiles(ctx.repo, tip));
+  const paths = affected.reasons[name];
+  if (!paths?.length) return undefined;
+  const short = target.slice(0, 7);
+  const restore = `git restore --source=${short} --staged --worktree -- ${paths.map(shellWord).join(" ")} && git commit -m "Roll ${name} back to ${short}"`;
+  const others = all.filter((s) => s !== name && affected.reasons[s]?.some((p) => paths.includes(p)));
+  const shared = paths.filter((p) => others.some((s) => affected.reasons[s].includes(p)));
+  return others.length ? `${restore}\n(this also rolls back ${others.join(", ")}: ${others.length > 1 ? "they depend" : "it depends"} on ${shared.join(", ")} too)` : restore;
+}
+
+/** The protected branch's real tip: fetched from the remote when there is one (a local tracking ref may be stale). */
+async function remoteMainTip(ctx: Context): Promise<string | undefined> {
+  const { remote, protectedBranch } = ctx.rules;
+  if (await git.hasRemote(ctx.repo, remote)) return git.fetchRemoteTip(ctx.repo, remote, protectedBranch, { timeoutMs: ctx.gitTimeoutMs });
+  return git.resolveCommit(ctx.repo, protectedBranch);
+}
+
+export async function rollback(ctx: Context, o: RollbackOptions): Promise<RollbackOutcome> {
+  const [name] = selectStacks(discoverStacks(ctx.repo, ctx.rules), [o.stack]);
+  const current = await openStack(ctx.engine, ctx.repo, name, false);
+  const record = await readRecord(current);
+  const commit = await resolveTarget(ctx, current, o.to, record.commit);
+  const tip = await remoteMainTip(ctx);
+  const onMain = tip !== undefined && (await git.isAncestor(ctx.repo, commit, tip));
+  if (!onMain && !o.force) {
+    throw refused(`commit ${commit.slice(0, 7)} is not on ${ctx.rules.protectedBranch}`, `only what ${ctx.rules.protectedBranch} contains is deployed; merge it first, or pass --force to deploy it anyway (recorded on the stack)`);
+  }
+  const subject = (await git.commitSubject(ctx.repo, commit)) ?? "";
+  ctx.log.info(`rolling ${name} back to ${commit.slice(0, 7)} ${subject}`);
+  stopIfAborted(o.signal, `before ${name} was rolled back`);
+  return withCheckout(ctx, commit, async (checkout) => {
+    stopIfAborted(o.signal, `before ${name} was rolled back`);
+    ctx.log.info(checkout.reusedDependencies ? "same lockfile: reusing node_modules" : "installed that commit's dependencies");
+    checkStackFiles(checkout.dir, [name]);
+    const stack = await openStack(ctx.engine, checkout.dir, name, false);
+    const log = ctx.log.child(name);
+    stopIfAborted(o.signal, `before ${name} was previewed`);
+    const preview = await runOperation(stack, "preview", { log, commit, signal: o.signal });
+    ctx.log.info(summaryLine(preview));
+    if (preview.status === "failed") return { commit, preview, results: [preview] };
+    if (!(await o.confirm(preview))) return { commit, preview, results: [], declined: true };
+    const out = await deploy(ctx, commit, "rollback", [stack], { lockTimeout: o.lockTimeout, older: true, signal: o.signal }, subject);
+    if (out.results[0]?.status === "succeeded") {
+      await setPin(stack, commit);
+      if (!onMain) await stack.setTag(TAG.forced, `rollback to ${commit} not on ${ctx.rules.protectedBranch}`);
+    }
+    return { ...out, commit, preview, gitHint: await revertHint(ctx, commit, name) };
+  });
+}
+
+export async function unpin(ctx: Context, name: string): Promise<string | undefined> {
+  selectStacks(discoverStacks(ctx.repo, ctx.rules), [name]);
+  const stack = await openStack(ctx.engine, ctx.repo, name, false);
+  const { pin } = await readRecord(stack);
+  await setPin(stack, undefined);
+  return pin;
+}

@@ -1,0 +1,192 @@
+/**
+ * Posting results to the forge: preview's one comment per pull request and its commit status, and
+ * apply's status on the deployed commit. A forge that fails is reported on stderr beside the
+ * command's own result and never changes its exit code: the pipeline shows what the engine found.
+ */
+import type { StackResult } from "../services/workspace";
+import { hasChanges } from "../services/workspace";
+import { formatError, GitopsError } from "../errors";
+import { fence, inline, renderMarkdown } from "../services/report";
+import { headCommit } from "../services/git";
+import { projectName } from "../services/stacks";
+import { ForgeError, type CommitStatus, type Forge } from "./forge";
+import { githubForge } from "./github";
+import { gitlabForge } from "./gitlab";
+import { resolveTarget, type ApplyForgeArgs, type ForgeTarget, type PreviewForgeArgs } from "./target";
+
+export const PREVIEW_CONTEXT = "pulumi-gitops/preview";
+export const APPLY_CONTEXT = "pulumi-gitops/apply";
+
+export function openForge(t: ForgeTarget): Forge {
+  return t.kind === "gitlab" ? gitlabForge(t) : githubForge(t);
+}
+
+/**
+ * The hidden first line of this project's comment. Several Pulumi projects in one repository keep
+ * a comment each; anything else on the pull request is left alone.
+ */
+export function commentMarker(project: string): string {
+  return `<!-- pulumi-gitops preview: ${project} -->`;
+}
+
+export interface PreviewPosting {
+  target: ForgeTarget;
+  forge: Forge;
+  comment: boolean;
+  status: boolean;
+  marker: string;
+  maxChars: number;
+  fullReportUrl?: string;
+}
+
+/**
+ * What `preview --comment/--status` will post, checked before the preview runs (a usage error, exit
+ * 64, when the token, the pull request or the repository is missing); undefined when neither is asked.
+ */
+export function previewPosting(a: PreviewForgeArgs, env: NodeJS.ProcessEnv, repoDir: string): PreviewPosting | undefined {
+  if (!a.comment && !a.status) return undefined;
+  const max = a["comment-max-chars"];
+  const target = resolveTarget(a, env, { needPr: !!a.comment });
+  const forge = openForge(target);
+  return {
+    target,
+    forge,
+    comment: !!a.comment,
+    status: !!a.status,
+    marker: commentMarker(projectName(repoDir) ?? "default"),
+    maxChars: Math.min(max ?? forge.maxCommentChars, forge.maxCommentChars),
+    fullReportUrl: a["full-report-url"],
+  };
+}
+
+export interface PreviewPost {
+  commit: string;
+  results: StackResult[];
+  unaffected: string[];
+}
+
+/** The comment for a preview: the marker, then the report within the forge's budget. */
+export function previewComment(p: Pick<PreviewPosting, "marker" | "maxChars" | "fullReportUrl">, out: PreviewPost): string {
+  const head = p.marker + "\n";
+  if (!out.results.length) {
+    const none = out.unaffected.length ? ` (${out.unaffected.join(", ")})` : "";
+    return `${head}## Pulumi preview at \`${out.commit.slice(0, 7)}\`\n\nThis push affects no stack${none}: nothing to preview, nothing to apply on merge.\n`;
+  }
+  const report = renderMarkdown(out.results, { title: "Pulumi preview", commit: out.commit, unaffected: out.unaffected, fullReportUrl: p.fullReportUrl }, p.maxChars - head.length);
+  return head + report;
+}
+
+const stackList = (rs: StackResult[]) => rs.map((r) => r.stack).join(", ");
+const stacksWord = (n: number) => `${n} stack${n === 1 ? "" : "s"}`;
+
+export function previewStatus(out: PreviewPost, targetUrl: string | undefined): CommitStatus {
+  const failed = out.results.filter((r) => r.status === "failed");
+  const changed = out.results.filter(hasChanges).length;
+  if (failed.length) return { state: "failure", context: PREVIEW_CONTEXT, description: `failed: ${stackList(failed)}`, targetUrl };
+  return { state: "success", context: PREVIEW_CONTEXT, description: changed ? `changes in ${stacksWord(changed)}` : "no changes", targetUrl };
+}
+
+/**
+ * Creates this project's comment, or updates it in place: it is found by its marker among all of the
+ * pull request's comments. A push that affects no stack updates an existing comment to say so and
+ * creates none. Returns what it did.
+ */
+export async function upsertComment(forge: Forge, pr: number, marker: string, body: string, create: boolean): Promise<"created" | "updated" | "unchanged" | "none"> {
+  const ours = (await forge.listComments(pr)).find((c) => c.body.startsWith(marker));
+  if (ours) {
+    if (ours.body === body) return "unchanged";
+    await forge.updateComment(pr, ours.id, body);
+    return "updated";
+  }
+  if (!create) return "none";
+  await forge.createComment(pr, body);
+  return "created";
+}
+
+/** Writes a failure to reach the forge like any other error, without touching the exit code. */
+function reportFailure(e: unknown): void {
+  if (!(e instanceof ForgeError)) throw e;
+  process.stderr.write(formatError(e));
+}
+
+/** Posts the preview's comment and status as asked; a forge failure is reported, never thrown. */
+export async function publishPreview(p: PreviewPosting, out: PreviewPost, log: { info(m: string): void }): Promise<void> {
+  const { forge, target } = p;
+  if (p.comment) {
+    try {
+      const did = await upsertComment(forge, target.pr!, p.marker, previewComment(p, out), out.results.length > 0);
+      log.info(`${forge.name} ${target.repo}#${target.pr}: comment ${did === "none" ? "not created: no stack affected" : did}`);
+    } catch (e) {
+      reportFailure(e);
+    }
+  }
+  if (p.status) {
+    const status = previewStatus(out, target.targetUrl);
+    try {
+      await forge.setStatus(target.sha ?? out.commit, status);
+      log.info(`${forge.name}: ${status.context} ${status.state} on ${(target.sha ?? out.commit).slice(0, 7)}: ${status.description}`);
+    } catch (e) {
+      reportFailure(e);
+    }
+  }
+}
+
+/**
+ * When the preview itself stopped with an error the user can fix (an invalid stack file, a missing
+ * base), the comment and the status say so, so the pull request's check turns red instead of
+ * waiting forever. The error is still the command's own, rethrown by the caller.
+ */
+export async function publishPreviewError(p: PreviewPosting, err: unknown, repoDir: string, log: { info(m: string): void }): Promise<void> {
+  if (!(err instanceof GitopsError)) return;
+  const { forge, target } = p;
+  const commit = await headCommit(repoDir);
+  if (p.comment) {
+    const f = fence(err.message);
+    const body = `${p.marker}\n## Pulumi preview at \`${commit.slice(0, 7)}\`\n\nThe preview stopped before any stack ran:\n\n${f}\n${err.message}\n${f}\n\n${inline(err.hint)}\n`;
+    try {
+      const did = await upsertComment(forge, target.pr!, p.marker, body, true);
+      log.info(`${forge.name} ${target.repo}#${target.pr}: comment ${did}`);
+    } catch (e) {
+      reportFailure(e);
+    }
+  }
+  if (p.status) {
+    try {
+      await forge.setStatus(target.sha ?? commit, { state: "failure", context: PREVIEW_CONTEXT, description: err.message.split("\n")[0], targetUrl: target.targetUrl });
+    } catch (e) {
+      reportFailure(e);
+    }
+  }
+}
+
+export interface ApplyPosting {
+  target: ForgeTarget;
+  forge: Forge;
+}
+
+export function applyPosting(a: ApplyForgeArgs, env: NodeJS.ProcessEnv): ApplyPosting | undefined {
+  if (!a.status) return undefined;
+  const target = resolveTarget(a, env, { needPr: false });
+  return { target, forge: openForge(target) };
+}
+
+export function applyStatus(results: StackResult[], refusal: GitopsError | undefined, targetUrl: string | undefined): CommitStatus {
+  const failed = results.filter((r) => r.status === "failed");
+  const applied = results.filter((r) => r.status === "succeeded");
+  // A refused stack (a held lock) is among the failed results; the refusal says more.
+  if (refusal) return { state: "error", context: APPLY_CONTEXT, description: `refused: ${refusal.message}`, targetUrl };
+  if (failed.length) return { state: "failure", context: APPLY_CONTEXT, description: `failed: ${stackList(failed)}`, targetUrl };
+  return { state: "success", context: APPLY_CONTEXT, description: applied.length ? `applied ${stackList(applied)}` : "nothing to apply: in sync", targetUrl };
+}
+
+/** Sets pulumi-gitops/apply on the commit apply ran on; a forge failure is reported, never thrown. */
+export async function publishApply(p: ApplyPosting, commit: string, results: StackResult[], refusal: GitopsError | undefined, log: { info(m: string): void }): Promise<void> {
+  const status = applyStatus(results, refusal, p.target.targetUrl);
+  const sha = p.target.sha ?? commit;
+  try {
+    await p.forge.setStatus(sha, status);
+    log.info(`${p.forge.name}: ${status.context} ${status.state} on ${sha.slice(0, 7)}: ${status.description}`);
+  } catch (e) {
+    reportFailure(e);
+  }
+}
