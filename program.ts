@@ -95,7 +95,9 @@ export function deploy(config: StackConfig, ctx: ProgramContext): StackOutputs {
       healthPath: app.healthPath,
       resources: app.resources,
       env: app.env && Object.fromEntries(envEntries.filter(([k]) => !secretEnv.has(k))),
-      secretEnv: secretEnv.size ? Object.fromEntries(envEntries.filter(([k]) => secretEnv.has(k)).map(([k, v]) => [k, pulumi.secret(v)])) : undefined,
+      secretEnv: secretEnv.size
+        ? Object.fromEntries(envEntries.filter(([k]) => secretEnv.has(k)).map(([k, v]) => [k, pulumi.secret(v)]))
+        : undefined,
       ingress: app.ingress,
       disruptionBudget: app.disruptionBudget,
       environment: env,
@@ -112,7 +114,7 @@ export function deploy(config: StackConfig, ctx: ProgramContext): StackOutputs {
     serviceName: web.serviceName,
     url: web.url,
     image: web.image,
-    replicas: app.autoscaling ? app.autoscaling.minReplicas : app.replicas ?? 1,
+    replicas: app.autoscaling ? app.autoscaling.minReplicas : (app.replicas ?? 1),
     maxReplicas: app.autoscaling?.maxReplicas,
     host: app.ingress?.host,
     renderDir: config.kubernetes.mode === "render" ? config.kubernetes.renderDir : undefined,
@@ -120,7 +122,11 @@ export function deploy(config: StackConfig, ctx: ProgramContext): StackOutputs {
 
   if (config.aws) {
     const tags = { "pulumi-gitops/environment": env, "app.kubernetes.io/managed-by": "pulumi-gitops" };
-    const awsProvider = new aws.Provider("aws", { region: config.aws.region as aws.Region, profile: config.aws.profile, defaultTags: { tags } });
+    const awsProvider = new aws.Provider("aws", {
+      region: config.aws.region as aws.Region,
+      profile: config.aws.profile,
+      defaultTags: { tags },
+    });
     if (config.aws.bucket) {
       const bucket = new ArtifactBucket(`${env}-artifacts`, config.aws.bucket, { provider: awsProvider });
       outputs.bucketName = bucket.bucketName;

@@ -26,7 +26,12 @@ async function main(): Promise<void> {
       if (r.code !== 0) throw new Error(`gitops ${args.join(" ")} failed:\n${r.stderr}`);
     };
     await ok("apply");
-    const raw = () => execFileSync(path.join(ENGINE_DIR, "bin", "pulumi"), ["preview", "--stack", "dev", "--non-interactive"], { cwd: repo.dir, env: pulumiEnv(repo.dir), stdio: "ignore" });
+    const raw = () =>
+      execFileSync(path.join(ENGINE_DIR, "bin", "pulumi"), ["preview", "--stack", "dev", "--non-interactive"], {
+        cwd: repo.dir,
+        env: pulumiEnv(repo.dir),
+        stdio: "ignore",
+      });
     const tRaw: number[] = [];
     const tRunner: number[] = [];
     for (let i = 0; i < runs; i++) {

@@ -110,8 +110,8 @@ export class DeployerRole extends pulumi.ComponentResource {
     this.applyRole = role("apply", applySub, `Applies infrastructure from ${args.repository}@${args.branch ?? "main"}`);
     this.previewRole = role("preview", previewSub, `Read-only previews for pull requests of ${args.repository}`);
 
-    args.applyPolicyArns.forEach((policyArn, i) =>
-      new aws.iam.RolePolicyAttachment(`${name}-apply-policy-${i}`, { role: this.applyRole.name, policyArn }, child),
+    args.applyPolicyArns.forEach(
+      (policyArn, i) => new aws.iam.RolePolicyAttachment(`${name}-apply-policy-${i}`, { role: this.applyRole.name, policyArn }, child),
     );
     new aws.iam.RolePolicyAttachment(`${name}-preview-readonly`, { role: this.previewRole.name, policyArn: READ_ONLY_POLICY_ARN }, child);
 

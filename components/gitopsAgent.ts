@@ -136,13 +136,20 @@ export function agentArgs(o: AgentFlagOptions): string[] {
   const F = AGENT_FLAGS;
   const D = AGENT_DEFAULTS;
   return [
-    `--${F.repo}`, o.repoUrl,
-    `--${F.branch}`, o.branch ?? D.branch,
-    `--${F.workDir}`, AGENT_WORK_DIR,
-    `--${F.interval}`, o.interval ?? D.interval,
-    `--${F.driftInterval}`, o.driftInterval ?? D.driftInterval,
-    `--${F.listen}`, `0.0.0.0:${AGENT_PORT}`,
-    `--${F.shutdownTimeout}`, o.shutdownTimeout ?? D.shutdownTimeout,
+    `--${F.repo}`,
+    o.repoUrl,
+    `--${F.branch}`,
+    o.branch ?? D.branch,
+    `--${F.workDir}`,
+    AGENT_WORK_DIR,
+    `--${F.interval}`,
+    o.interval ?? D.interval,
+    `--${F.driftInterval}`,
+    o.driftInterval ?? D.driftInterval,
+    `--${F.listen}`,
+    `0.0.0.0:${AGENT_PORT}`,
+    `--${F.shutdownTimeout}`,
+    o.shutdownTimeout ?? D.shutdownTimeout,
     ...(o.remediate ? [`--${F.remediate}`] : []),
     ...(o.backoffCap !== undefined ? [`--${F.backoffCap}`, o.backoffCap] : []),
     ...(o.webhook ? [`--${F.webhookSecretFile}`, `${WEBHOOK_SECRET_DIR}/${WEBHOOK_SECRET_FILE}`] : []),
@@ -162,7 +169,9 @@ export function serviceAccountSubject(namespace: string, serviceAccount: string)
 }
 
 /** Environment variables of the agent container; the passphrase only ever as a secretKeyRef. */
-export function agentEnv(args: Pick<GitOpsAgentArgs, "passphraseSecret" | "backendUrl" | "gitCredentialsSecret" | "env">): k8s.types.input.core.v1.EnvVar[] {
+export function agentEnv(
+  args: Pick<GitOpsAgentArgs, "passphraseSecret" | "backendUrl" | "gitCredentialsSecret" | "env">,
+): k8s.types.input.core.v1.EnvVar[] {
   const env: k8s.types.input.core.v1.EnvVar[] = [
     { name: "HOME", value: AGENT_HOME },
     { name: "PULUMI_SKIP_UPDATE_CHECK", value: "true" },
@@ -182,7 +191,14 @@ export function agentEnv(args: Pick<GitOpsAgentArgs, "passphraseSecret" | "backe
   return env;
 }
 
-const reservedEnv = ["HOME", "PULUMI_SKIP_UPDATE_CHECK", "NPM_CONFIG_UPDATE_NOTIFIER", "GIT_TERMINAL_PROMPT", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"];
+const reservedEnv = [
+  "HOME",
+  "PULUMI_SKIP_UPDATE_CHECK",
+  "NPM_CONFIG_UPDATE_NOTIFIER",
+  "GIT_TERMINAL_PROMPT",
+  "PULUMI_CONFIG_PASSPHRASE",
+  "PULUMI_CONFIG_PASSPHRASE_FILE",
+];
 
 /** Throws on conflicting or impossible arguments, before anything is created. */
 export function validateGitOpsAgentArgs(name: string, args: GitOpsAgentArgs): void {
@@ -193,10 +209,12 @@ export function validateGitOpsAgentArgs(name: string, args: GitOpsAgentArgs): vo
   if (!/^[a-z]/.test(appName) || !dnsLabel.test(appName) || appName.length > 63)
     throw new Error(`app name ${JSON.stringify(appName)} must be a DNS label starting with a letter`);
   imageReference(args.image);
-  if (args.repoUrl.trim() === "" || args.repoUrl.startsWith("-")) throw new Error(`repoUrl must be a git URL or path (got ${JSON.stringify(args.repoUrl)})`);
+  if (args.repoUrl.trim() === "" || args.repoUrl.startsWith("-"))
+    throw new Error(`repoUrl must be a git URL or path (got ${JSON.stringify(args.repoUrl)})`);
   if (/^[a-z][a-z0-9+.-]*:\/\/[^/@]*@/i.test(args.repoUrl) && !/^ssh:\/\/[^/:@]+@/i.test(args.repoUrl))
     throw new Error("repoUrl must not carry credentials (they would be stored in the Deployment); put them in gitCredentialsSecret");
-  if (args.branch !== undefined && !branchPattern.test(args.branch)) throw new Error(`branch must be a plain branch name (got ${JSON.stringify(args.branch)})`);
+  if (args.branch !== undefined && !branchPattern.test(args.branch))
+    throw new Error(`branch must be a plain branch name (got ${JSON.stringify(args.branch)})`);
   if (args.interval !== undefined) durationSeconds("interval", args.interval);
   if (args.driftInterval !== undefined) durationSeconds("driftInterval", args.driftInterval, { allowZero: true });
   if (args.backoffCap !== undefined) durationSeconds("backoffCap", args.backoffCap);
@@ -209,8 +227,10 @@ export function validateGitOpsAgentArgs(name: string, args: GitOpsAgentArgs): vo
       "the agent's state would live in the pod's ephemeral storage and be lost with the pod (every stack then deployed again as new): " +
         "set backendUrl to a shared backend (e.g. s3://bucket?region=…), or workVolumeClaim to a PersistentVolumeClaim for the work dir",
     );
-  if (args.workSizeLimit !== undefined && !/^\d+(\.\d+)?([KMGTPE]i?)?$/.test(args.workSizeLimit)) throw new Error(`workSizeLimit must be a quantity like 8Gi (got ${JSON.stringify(args.workSizeLimit)})`);
-  if (args.webhookFrom !== undefined && args.webhookSecret === undefined) throw new Error("webhookFrom admits webhooks, which are off without webhookSecret");
+  if (args.workSizeLimit !== undefined && !/^\d+(\.\d+)?([KMGTPE]i?)?$/.test(args.workSizeLimit))
+    throw new Error(`workSizeLimit must be a quantity like 8Gi (got ${JSON.stringify(args.workSizeLimit)})`);
+  if (args.webhookFrom !== undefined && args.webhookSecret === undefined)
+    throw new Error("webhookFrom admits webhooks, which are off without webhookSecret");
   if (args.runAsUser !== undefined && !(Number.isInteger(args.runAsUser) && args.runAsUser > 0))
     throw new Error(`runAsUser must be a positive integer, not root (got ${args.runAsUser})`);
   const taken = new Set([
@@ -219,11 +239,16 @@ export function validateGitOpsAgentArgs(name: string, args: GitOpsAgentArgs): vo
     ...(args.gitCredentialsSecret !== undefined ? ["GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0"] : []),
   ]);
   for (const envName of Object.keys(args.env ?? {}))
-    if (taken.has(envName)) throw new Error(`env ${envName} is set by the component; use its argument instead (passphraseSecret, backendUrl, gitCredentialsSecret)`);
+    if (taken.has(envName))
+      throw new Error(
+        `env ${envName} is set by the component; use its argument instead (passphraseSecret, backendUrl, gitCredentialsSecret)`,
+      );
 }
 
 /** Default sources of the agent's traffic: the usual namespaces of Prometheus and of ingress-nginx. */
-const namespacePeer = (name: string): k8s.types.input.networking.v1.NetworkPolicyPeer => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
+const namespacePeer = (name: string): k8s.types.input.networking.v1.NetworkPolicyPeer => ({
+  namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } },
+});
 export const DEFAULT_METRICS_FROM = [namespacePeer("monitoring")];
 export const DEFAULT_WEBHOOK_FROM = [namespacePeer("ingress-nginx")];
 
@@ -262,7 +287,11 @@ export class GitOpsAgent extends pulumi.ComponentResource {
     const appName = args.appName ?? name;
     const uid = args.runAsUser ?? 10001;
     const image = imageReference(args.image);
-    const labels = appLabels(appName, { version: args.image.tag ?? args.image.digest, environment: args.environment, partOf: "pulumi-gitops" });
+    const labels = appLabels(appName, {
+      version: args.image.tag ?? args.image.digest,
+      environment: args.environment,
+      partOf: "pulumi-gitops",
+    });
     const stable = appLabels(appName, { environment: args.environment, partOf: "pulumi-gitops" }).all;
     const annotations = controlAnnotations(args);
     const child = { parent: this };
@@ -283,14 +312,22 @@ export class GitOpsAgent extends pulumi.ComponentResource {
       child,
     );
     const ns = this.namespace.metadata.name;
-    const metadata = (objectName: string, versioned = false) => ({ name: objectName, namespace: ns, labels: versioned ? labels.all : stable, annotations });
+    const metadata = (objectName: string, versioned = false) => ({
+      name: objectName,
+      namespace: ns,
+      labels: versioned ? labels.all : stable,
+      annotations,
+    });
 
     // The API server refuses a second pod, whatever scales the Deployment or whoever runs one by hand.
     this.quota = new k8s.core.v1.ResourceQuota(`${name}-quota`, { metadata: metadata("one-agent"), spec: { hard: { pods: "1" } } }, child);
 
     this.serviceAccount = new k8s.core.v1.ServiceAccount(
       `${name}-service-account`,
-      { metadata: { ...metadata(appName), annotations: { ...args.serviceAccountAnnotations, ...annotations } }, automountServiceAccountToken: false },
+      {
+        metadata: { ...metadata(appName), annotations: { ...args.serviceAccountAnnotations, ...annotations } },
+        automountServiceAccountToken: false,
+      },
       child,
     );
 
@@ -319,14 +356,22 @@ export class GitOpsAgent extends pulumi.ComponentResource {
     if (args.gitCredentialsSecret !== undefined) {
       volumes.push({
         name: "git-credentials",
-        secret: { secretName: args.gitCredentialsSecret, items: [{ key: ".git-credentials", path: ".git-credentials" }], defaultMode: 0o440 },
+        secret: {
+          secretName: args.gitCredentialsSecret,
+          items: [{ key: ".git-credentials", path: ".git-credentials" }],
+          defaultMode: 0o440,
+        },
       });
       mounts.push({ name: "git-credentials", mountPath: GIT_CREDENTIALS_DIR, readOnly: true });
     }
     if (args.webhookSecret !== undefined) {
       volumes.push({
         name: "webhook-secret",
-        secret: { secretName: args.webhookSecret.name, items: [{ key: args.webhookSecret.key, path: WEBHOOK_SECRET_FILE }], defaultMode: 0o440 },
+        secret: {
+          secretName: args.webhookSecret.name,
+          items: [{ key: args.webhookSecret.key, path: WEBHOOK_SECRET_FILE }],
+          defaultMode: 0o440,
+        },
       });
       mounts.push({ name: "webhook-secret", mountPath: WEBHOOK_SECRET_DIR, readOnly: true });
     }
@@ -349,7 +394,13 @@ export class GitOpsAgent extends pulumi.ComponentResource {
               // The agent finishes or cancels the running operation within --shutdown-timeout.
               terminationGracePeriodSeconds: terminationGraceSeconds(args.shutdownTimeout),
               imagePullSecrets: args.imagePullSecrets?.map((secret) => ({ name: secret })),
-              securityContext: { runAsNonRoot: true, runAsUser: uid, runAsGroup: uid, fsGroup: uid, seccompProfile: { type: "RuntimeDefault" } },
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: uid,
+                runAsGroup: uid,
+                fsGroup: uid,
+                seccompProfile: { type: "RuntimeDefault" },
+              },
               containers: [
                 {
                   name: "agent",
@@ -382,9 +433,18 @@ export class GitOpsAgent extends pulumi.ComponentResource {
       {
         metadata: {
           ...metadata(appName),
-          annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(AGENT_PORT), "prometheus.io/path": "/metrics", ...annotations },
+          annotations: {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": String(AGENT_PORT),
+            "prometheus.io/path": "/metrics",
+            ...annotations,
+          },
         },
-        spec: { type: "ClusterIP", selector: labels.selector, ports: [{ name: "metrics", port: AGENT_PORT, targetPort: "metrics", protocol: "TCP" }] },
+        spec: {
+          type: "ClusterIP",
+          selector: labels.selector,
+          ports: [{ name: "metrics", port: AGENT_PORT, targetPort: "metrics", protocol: "TCP" }],
+        },
       },
       child,
     );
@@ -392,7 +452,10 @@ export class GitOpsAgent extends pulumi.ComponentResource {
     // The agent's port serves the scraper and the webhooks; nothing else may reach it. Kubelet
     // probes come from the node, which NetworkPolicy does not filter.
     const port = [{ port: AGENT_PORT, protocol: "TCP" }];
-    const sources = [args.metricsFrom ?? DEFAULT_METRICS_FROM, args.webhookSecret !== undefined ? (args.webhookFrom ?? DEFAULT_WEBHOOK_FROM) : []];
+    const sources = [
+      args.metricsFrom ?? DEFAULT_METRICS_FROM,
+      args.webhookSecret !== undefined ? (args.webhookFrom ?? DEFAULT_WEBHOOK_FROM) : [],
+    ];
     this.networkPolicy = new k8s.networking.v1.NetworkPolicy(
       `${name}-network-policy`,
       {
@@ -410,6 +473,12 @@ export class GitOpsAgent extends pulumi.ComponentResource {
     this.serviceAccountName = this.serviceAccount.metadata.name;
     this.serviceName = this.service.metadata.name;
     this.url = pulumi.interpolate`http://${this.serviceName}.${this.namespaceName}.svc.cluster.local:${AGENT_PORT}`;
-    this.registerOutputs({ namespaceName: this.namespaceName, serviceAccountName: this.serviceAccountName, serviceName: this.serviceName, url: this.url, image });
+    this.registerOutputs({
+      namespaceName: this.namespaceName,
+      serviceAccountName: this.serviceAccountName,
+      serviceName: this.serviceName,
+      url: this.url,
+      image,
+    });
   }
 }

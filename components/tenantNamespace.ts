@@ -59,7 +59,12 @@ export function allowSameNamespaceSpec(fromNamespaces: readonly string[] = []): 
     egress: [
       { to: [{ podSelector: {} }] },
       {
-        to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } }, podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }],
+        to: [
+          {
+            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+            podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+          },
+        ],
         ports: [
           { protocol: "UDP", port: 53 },
           { protocol: "TCP", port: 53 },
@@ -106,7 +111,10 @@ export class TenantNamespace extends pulumi.ComponentResource {
     const defaults = args.containerDefaults ?? { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "256Mi" } };
     this.limitRange = new k8s.core.v1.LimitRange(
       `${name}-limits`,
-      { metadata: meta("defaults"), spec: { limits: [{ type: "Container", defaultRequest: { ...defaults.requests }, default: { ...defaults.limits } }] } },
+      {
+        metadata: meta("defaults"),
+        spec: { limits: [{ type: "Container", defaultRequest: { ...defaults.requests }, default: { ...defaults.limits } }] },
+      },
       child,
     );
 

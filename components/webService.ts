@@ -143,7 +143,12 @@ export class WebService extends pulumi.ComponentResource {
     const annotations = controlAnnotations(args);
     // The version label lives on the Deployment and its pods only, so a release doesn't touch the others.
     const stable = appLabels(appName, { environment: args.environment }).all;
-    const metadata = (versioned = false) => ({ name: appName, namespace: args.namespace, labels: versioned ? labels.all : stable, annotations });
+    const metadata = (versioned = false) => ({
+      name: appName,
+      namespace: args.namespace,
+      labels: versioned ? labels.all : stable,
+      annotations,
+    });
     const parent = { parent: this };
     const probe = (failureThreshold: number) => ({
       httpGet: { path: args.healthPath ?? "/healthz", port: "http" },
@@ -176,14 +181,20 @@ export class WebService extends pulumi.ComponentResource {
         metadata: metadata(true),
         spec: {
           // Left unset under an autoscaler so that applies never fight it.
-          replicas: args.autoscaling ? undefined : args.replicas ?? 1,
+          replicas: args.autoscaling ? undefined : (args.replicas ?? 1),
           selector: { matchLabels: labels.selector },
           strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 } },
           template: {
             metadata: { labels: labels.all },
             spec: {
               automountServiceAccountToken: false,
-              securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: 10001,
+                runAsGroup: 10001,
+                fsGroup: 10001,
+                seccompProfile: { type: "RuntimeDefault" },
+              },
               containers: [
                 {
                   name: appName,
@@ -249,7 +260,10 @@ export class WebService extends pulumi.ComponentResource {
             minReplicas: a.minReplicas,
             maxReplicas: a.maxReplicas,
             metrics: [
-              { type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: a.targetCpuUtilizationPercent } } },
+              {
+                type: "Resource",
+                resource: { name: "cpu", target: { type: "Utilization", averageUtilization: a.targetCpuUtilizationPercent } },
+              },
             ],
           },
         },

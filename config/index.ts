@@ -28,10 +28,7 @@ export interface ConfigProblem {
 export class StackConfigError extends Error {
   declare readonly problems: readonly ConfigProblem[];
   constructor(problems: readonly ConfigProblem[]) {
-    super(
-      `invalid stack configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
-        formatProblems(problems),
-    );
+    super(`invalid stack configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` + formatProblems(problems));
     this.name = "StackConfigError";
     // The user fixes a file, not code: print the problems, not a stack trace or an object dump.
     Object.defineProperty(this, "problems", { value: problems, enumerable: false });
@@ -112,11 +109,21 @@ export function parseQuantity(q: string): number {
   const m = /^([0-9]+(?:\.[0-9]+)?)(m|k|Ki|M|Mi|G|Gi|T|Ti)?$/.exec(q);
   if (!m) return NaN;
   const factor: Record<string, number> = {
-    "": 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40,
+    "": 1,
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
   };
   return Number(m[1]) * factor[m[2] ?? ""];
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the checks below read a file Ajv has not validated yet
 const isObj = (v: unknown): v is Record<string, any> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
@@ -136,11 +143,18 @@ function ruleProblems(file: string, values: Record<string, unknown>, secrets: st
   const out: ConfigProblem[] = [];
   const add = (key: string, message: string) => out.push({ file, key: `${NAMESPACE}:${key}`, message });
 
-  const render = isObj(values[`${NAMESPACE}:kubernetes`]) && (values[`${NAMESPACE}:kubernetes`] as Record<string, unknown>).mode === "render";
+  const render =
+    isObj(values[`${NAMESPACE}:kubernetes`]) && (values[`${NAMESPACE}:kubernetes`] as Record<string, unknown>).mode === "render";
   for (const key of secrets) {
     if (!SECRET_KEY.test(key)) out.push({ file, key, message: `cannot be a secret: only ${NAMESPACE}:app.env values can` });
     // Rendered manifests are plain files: a Secret in them holds its value in clear text.
-    else if (render) out.push({ file, key, message: "is a secret, but a render-mode stack writes its manifests in clear text to renderDir: use secrets on a cluster target (mode: cluster)" });
+    else if (render)
+      out.push({
+        file,
+        key,
+        message:
+          "is a secret, but a render-mode stack writes its manifests in clear text to renderDir: use secrets on a cluster target (mode: cluster)",
+      });
   }
 
   const kube = values[`${NAMESPACE}:kubernetes`];
@@ -149,7 +163,8 @@ function ruleProblems(file: string, values: Record<string, unknown>, secrets: st
       if (kube.renderDir === undefined) add("kubernetes.renderDir", "is required when mode is render");
       else if (typeof kube.renderDir === "string" && (path.isAbsolute(kube.renderDir) || kube.renderDir.split(/[\\/]/).includes("..")))
         add("kubernetes.renderDir", "must be a path inside the repository, relative to its root (e.g. rendered/dev)");
-      for (const key of ["kubeconfig", "context", "skipAwait"]) if (key in kube) add(`kubernetes.${key}`, "is only allowed when mode is cluster");
+      for (const key of ["kubeconfig", "context", "skipAwait"])
+        if (key in kube) add(`kubernetes.${key}`, "is only allowed when mode is cluster");
     } else if (kube.mode === "cluster" && "renderDir" in kube) {
       add("kubernetes.renderDir", "is only allowed when mode is render");
     }
@@ -164,9 +179,14 @@ function ruleProblems(file: string, values: Record<string, unknown>, secrets: st
     }
     const hasReplicas = app.replicas !== undefined;
     const hasScaling = app.autoscaling !== undefined;
-    if (hasReplicas && hasScaling) add("app.replicas", "must not be set together with app.autoscaling (the autoscaler owns the replica count)");
+    if (hasReplicas && hasScaling)
+      add("app.replicas", "must not be set together with app.autoscaling (the autoscaler owns the replica count)");
     if (!hasReplicas && !hasScaling) add("app.replicas", "is required (or set app.autoscaling)");
-    if (isObj(app.autoscaling) && typeof app.autoscaling.minReplicas === "number" && app.autoscaling.minReplicas > app.autoscaling.maxReplicas)
+    if (
+      isObj(app.autoscaling) &&
+      typeof app.autoscaling.minReplicas === "number" &&
+      app.autoscaling.minReplicas > app.autoscaling.maxReplicas
+    )
       add("app.autoscaling.minReplicas", "must not exceed maxReplicas");
     if (isObj(app.disruptionBudget)) {
       const n = ["minAvailable", "maxUnavailable"].filter((k) => app.disruptionBudget[k] !== undefined).length;
@@ -221,7 +241,9 @@ export function validateStackConfig(
     // A branch of an anyOf says only what that branch wanted; the anyOf's own problem says it all.
     // A secret where none may be is told once, by the rules below.
     const errors = (validateSchema.errors ?? []).filter((e) => !e.schemaPath.includes("/anyOf/"));
-    problems.push(...errors.map((e) => schemaProblem(file, e)).filter((p) => !secrets.some((k) => p.key === k || p.key.startsWith(`${k}.`))));
+    problems.push(
+      ...errors.map((e) => schemaProblem(file, e)).filter((p) => !secrets.some((k) => p.key === k || p.key.startsWith(`${k}.`))),
+    );
   }
   problems.push(...ruleProblems(file, values, secrets));
   if (problems.length > 0) return { problems };
@@ -277,7 +299,7 @@ export function readStackFile(
   }
   const root = doc.toJS() as unknown;
   if (root !== null && !isObj(root)) return { file, values: {}, problems: [{ file, key: "(yaml)", message: "must be a mapping" }] };
-  const values = isObj(root) ? root.config ?? {} : {};
+  const values = isObj(root) ? (root.config ?? {}) : {};
   if (!isObj(values)) return { file, values: {}, problems: [{ file, key: "config", message: "must be a mapping of keys to values" }] };
   return { file, values, problems: validateStackConfig(file, values).problems };
 }

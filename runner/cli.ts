@@ -17,21 +17,48 @@ import { unlockCommand } from "./commands/unlock";
 import { unpinCommand } from "./commands/unpin";
 import { ExitCode, formatError, GitopsError, usageError } from "./errors";
 
-const commands = [previewCommand, applyCommand, statusCommand, historyCommand, rollbackCommand, unpinCommand, unlockCommand, driftCommand, agentCommand, restoreCommand, initStackCommand, pulumiCommand];
+const commands = [
+  previewCommand,
+  applyCommand,
+  statusCommand,
+  historyCommand,
+  rollbackCommand,
+  unpinCommand,
+  unlockCommand,
+  driftCommand,
+  agentCommand,
+  restoreCommand,
+  initStackCommand,
+  pulumiCommand,
+];
 
 export function buildParser(argv: string[]) {
   const named = commands.find((c) => c.command === argv.find((a) => !a.startsWith("-")));
   const parser = yargs(argv)
     .scriptName("gitops")
-    .usage("$0 <command> [options]\n\nGitOps for Pulumi: preview on branches, apply from main, roll back, detect drift, or run as a pull-mode agent.")
-    .option("repo", { type: "string", describe: "The repository to work on (default: the one containing the current directory)", global: true, requiresArg: true })
-    .option("backend", { type: "string", describe: "State backend URL (default: $PULUMI_BACKEND_URL, else file://<repo>/.pulumi-gitops/state)", global: true, requiresArg: true })
+    .usage(
+      "$0 <command> [options]\n\nGitOps for Pulumi: preview on branches, apply from main, roll back, detect drift, or run as a pull-mode agent.",
+    )
+    .option("repo", {
+      type: "string",
+      describe: "The repository to work on (default: the one containing the current directory)",
+      global: true,
+      requiresArg: true,
+    })
+    .option("backend", {
+      type: "string",
+      describe: "State backend URL (default: $PULUMI_BACKEND_URL, else file://<repo>/.pulumi-gitops/state)",
+      global: true,
+      requiresArg: true,
+    })
     .option("debug", { type: "boolean", describe: "Verbose logs and stack traces", global: true })
     .option("quiet", { type: "boolean", describe: "Only warnings and errors", global: true })
     .demandCommand(1, "Name a command; see gitops --help")
     .strict()
     .recommendCommands()
-    .epilogue("Exit codes: 0 success or no changes, 1 failure, 2 changes or drift (with --detailed-exitcode / drift), 3 refused by a guard (branch, dirty tree, pin, lock), 64 usage error.")
+    .epilogue(
+      "Exit codes: 0 success or no changes, 1 failure, 2 changes or drift (with --detailed-exitcode / drift), 3 refused by a guard (branch, dirty tree, pin, lock), 64 usage error.",
+    )
     // yargs reports a missing or bad option value (also one a `coerce` rejects) as its own error:
     // each is a usage error, with the command's help as the hint.
     .fail((msg, err) => {

@@ -59,7 +59,9 @@ export class StackLockedError extends GitopsError {
     readonly stack: string,
     readonly holders: LockHolder[],
   ) {
-    const who = holders.length ? holders.map((h) => `created by ${h.user}@${h.host} (pid ${h.pid}) at ${h.since.toISOString()}`).join("; ") : "another update is in progress";
+    const who = holders.length
+      ? holders.map((h) => `created by ${h.user}@${h.host} (pid ${h.pid}) at ${h.since.toISOString()}`).join("; ")
+      : "another update is in progress";
     super(
       `stack ${stack} is locked: ${who}`,
       `another runner is updating it: wait for it (or pass --lock-timeout <seconds>); if that process is gone, \`gitops unlock --stack ${stack}\` tells how to clear its lock`,
@@ -71,7 +73,10 @@ export class StackLockedError extends GitopsError {
 
 /** The run was stopped by a signal before it finished: exit 1, nothing more was started. */
 export class StoppedError extends GitopsError {
-  constructor(readonly signal: string, what: string) {
+  constructor(
+    readonly signal: string,
+    what: string,
+  ) {
     super(`stopped by ${signal} ${what}`, "nothing more was started; run the command again to finish the job", ExitCode.failure);
     this.name = "StoppedError";
   }

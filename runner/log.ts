@@ -30,4 +30,3 @@ export function createLogger(
     child: (p) => createLogger(level, write, `${prefix}[${p}] `),
   };
 }
-

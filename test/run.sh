@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: provisions the engine, the test cluster, moto and Gitea (no-ops when the
-# cache is warm), typechecks, then runs every test/**/*.test.ts with node's test runner, two files
-# at a time.
+# cache is warm), typechecks, lints (ESLint, Prettier), then runs every test/**/*.test.ts with
+# node's test runner, two files at a time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash provision/pulumi-engine.sh >/dev/null
@@ -9,6 +9,7 @@ bash provision/test-cluster.sh >/dev/null
 bash provision/moto.sh >/dev/null
 bash provision/gitea.sh >/dev/null
 npx tsc --noEmit
+npm run --silent lint
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 # A hung test fails after 15 minutes instead of holding CI until its limit.
 exec node --import tsx --test --test-concurrency=2 --test-timeout=900000 "${files[@]}"

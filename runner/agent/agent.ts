@@ -139,7 +139,10 @@ export class Agent {
     if (running) {
       this.log.info(`waiting up to ${seconds(timeoutMs)} for the running ${this.state.busy ?? "work"} to finish`);
       let timer: NodeJS.Timeout | undefined;
-      const finished = await Promise.race([running.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)))]);
+      const finished = await Promise.race([
+        running.then(() => true),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs))),
+      ]);
       clearTimeout(timer);
       if (!finished) {
         this.log.warn("still running: stopping the engine gracefully; the next start finishes the job");
@@ -212,7 +215,10 @@ export class Agent {
     }
     const pid = Number(fs.readFileSync(this.pidFile, "utf8"));
     if (pid && pid !== process.pid && alive(pid)) {
-      throw refused(`another agent (pid ${pid}) works in ${this.o.workDir}`, "one agent per work dir, so that only one update ever runs: stop that one, or pass another --work-dir");
+      throw refused(
+        `another agent (pid ${pid}) works in ${this.o.workDir}`,
+        "one agent per work dir, so that only one update ever runs: stop that one, or pass another --work-dir",
+      );
     }
     fs.writeFileSync(this.pidFile, String(process.pid));
   }
@@ -226,7 +232,10 @@ export class Agent {
     if (!fs.existsSync(path.join(this.clone, ".git"))) return;
     const url = await git.remoteUrl(this.clone, REMOTE);
     if (url !== this.o.source) {
-      throw new GitopsError(git.redactUrls(`${this.clone} is a clone of ${url ?? "nothing"}, not of ${this.o.source}`), "give each repository its own --work-dir, or remove that directory to let the agent clone again");
+      throw new GitopsError(
+        git.redactUrls(`${this.clone} is a clone of ${url ?? "nothing"}, not of ${this.o.source}`),
+        "give each repository its own --work-dir, or remove that directory to let the agent clone again",
+      );
     }
     await git.excludeLocally(this.clone, LOCAL_PATHS);
     this.log.info(`resuming with the clone in ${this.clone}`);
@@ -315,7 +324,10 @@ export class Agent {
       await this.step(() => this.dependencies());
       ctx = await this.step(() => this.context());
       if (ctx.rules.protectedBranch !== this.o.branch) {
-        throw refused(`${RULES_FILE} at ${short(tip)} protects '${ctx.rules.protectedBranch}', but the agent follows '${this.o.branch}'`, `deploy only from the protected branch: run the agent with --branch ${ctx.rules.protectedBranch}`);
+        throw refused(
+          `${RULES_FILE} at ${short(tip)} protects '${ctx.rules.protectedBranch}', but the agent follows '${this.o.branch}'`,
+          `deploy only from the protected branch: run the agent with --branch ${ctx.rules.protectedBranch}`,
+        );
       }
       this.checkpoint();
       const out = await apply(ctx, { lockTimeout: this.o.lockTimeout, signal: this.halt.signal, cancel: this.abort.signal });
@@ -336,7 +348,11 @@ export class Agent {
       }
       // apply fetches again before deploying; a push in between makes it refuse a tip that is no
       // longer the branch's. That is no failure of the commit: sync the new tip.
-      if (err instanceof GitopsError && err.exitCode === ExitCode.refused && (await git.resolveCommit(this.clone, `refs/remotes/${REMOTE}/${this.o.branch}`)) !== tip) {
+      if (
+        err instanceof GitopsError &&
+        err.exitCode === ExitCode.refused &&
+        (await git.resolveCommit(this.clone, `refs/remotes/${REMOTE}/${this.o.branch}`)) !== tip
+      ) {
         this.log.info(`${this.o.branch} moved past ${short(tip)} during the sync: syncing the new tip`);
         this.wanted.sync = true;
         return;
@@ -369,14 +385,17 @@ export class Agent {
     }
     const known = err instanceof GitopsError;
     const error = known ? `${err.message}\n${err.hint}` : `unexpected error: ${(err as Error)?.message ?? String(err)}`;
-    if (!known) this.log.error(`${commit ? `syncing ${short(commit)}` : "fetching"} failed unexpectedly: ${(err as Error)?.stack ?? String(err)}`);
+    if (!known)
+      this.log.error(`${commit ? `syncing ${short(commit)}` : "fetching"} failed unexpectedly: ${(err as Error)?.stack ?? String(err)}`);
     const attempts = (this.state.failure && this.state.failure.commit === commit ? this.state.failure.attempts : 0) + 1;
     const delay = backoffDelay(attempts, this.o.backoffBaseMs, this.o.backoffCapMs);
     this.retryAt = Date.now() + delay;
     this.state.failure = { commit, attempts, error, retryAt: new Date(this.retryAt).toISOString(), backoffSeconds: delay / 1000 };
     this.metrics.backoff.set(delay / 1000);
     const what = commit ? short(commit) : `the fetch of ${this.o.branch}`;
-    this.log.error(`${known ? `${err.message}\nhint: ${err.hint}\n` : ""}attempt ${attempts} for ${what}; the next in ${seconds(delay)}${commit ? ", or at once when a new commit arrives" : ""}`);
+    this.log.error(
+      `${known ? `${err.message}\nhint: ${err.hint}\n` : ""}attempt ${attempts} for ${what}; the next in ${seconds(delay)}${commit ? ", or at once when a new commit arrives" : ""}`,
+    );
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.request("sync", "backoff elapsed"), delay);
   }
@@ -412,8 +431,10 @@ export class Agent {
       failed: of((r) => r.status === "failed"),
     };
     for (const r of results) {
-      if (r.status === "failed") this.log.error(`${r.stack}: drift ${r.operation === "drift" ? "check" : "remediation"} failed: ${r.error?.split("\n")[0]}`);
-      else if (r.operation === "drift" && hasChanges(r)) this.log.warn(`${r.stack} drifted: ${driftSummary(r)}${this.o.remediate ? "" : " (detect only; run with --remediate to restore)"}`);
+      if (r.status === "failed")
+        this.log.error(`${r.stack}: drift ${r.operation === "drift" ? "check" : "remediation"} failed: ${r.error?.split("\n")[0]}`);
+      else if (r.operation === "drift" && hasChanges(r))
+        this.log.warn(`${r.stack} drifted: ${driftSummary(r)}${this.o.remediate ? "" : " (detect only; run with --remediate to restore)"}`);
       else if (r.operation === "update") this.log.info(`${r.stack}: ${r.reason}`);
     }
   }

@@ -13,12 +13,40 @@ export function createMetrics() {
   const m = {
     registry,
     ready: new Gauge({ name: "gitops_agent_ready", help: "1 once the agent has completed its first sync", registers: [registry] }),
-    syncs: new Counter({ name: "gitops_agent_syncs_total", help: "Syncs of the branch by outcome: applied, in_sync, failed, backoff (waited out a failed commit's backoff)", labelNames: ["outcome"], registers: [registry] }),
-    fetchFailures: new Counter({ name: "gitops_agent_fetch_failures_total", help: "Fetches of the repository that failed", registers: [registry] }),
-    backoff: new Gauge({ name: "gitops_agent_backoff_seconds", help: "Current backoff before the failed commit is tried again; 0 when nothing is failing", registers: [registry] }),
-    webhooks: new Counter({ name: "gitops_agent_webhooks_total", help: "Push webhooks received, by result: accepted, unauthorized", labelNames: ["result"], registers: [registry] }),
-    stackResult: new Gauge({ name: "gitops_stack_sync_success", help: "1 if the stack's last update succeeded, 0 if it failed", labelNames: ["stack"], registers: [registry] }),
-    lastSuccess: new Gauge({ name: "gitops_stack_last_success_timestamp_seconds", help: "When the stack's last successful update ended (Unix time)", labelNames: ["stack"], registers: [registry] }),
+    syncs: new Counter({
+      name: "gitops_agent_syncs_total",
+      help: "Syncs of the branch by outcome: applied, in_sync, failed, backoff (waited out a failed commit's backoff)",
+      labelNames: ["outcome"],
+      registers: [registry],
+    }),
+    fetchFailures: new Counter({
+      name: "gitops_agent_fetch_failures_total",
+      help: "Fetches of the repository that failed",
+      registers: [registry],
+    }),
+    backoff: new Gauge({
+      name: "gitops_agent_backoff_seconds",
+      help: "Current backoff before the failed commit is tried again; 0 when nothing is failing",
+      registers: [registry],
+    }),
+    webhooks: new Counter({
+      name: "gitops_agent_webhooks_total",
+      help: "Push webhooks received, by result: accepted, unauthorized",
+      labelNames: ["result"],
+      registers: [registry],
+    }),
+    stackResult: new Gauge({
+      name: "gitops_stack_sync_success",
+      help: "1 if the stack's last update succeeded, 0 if it failed",
+      labelNames: ["stack"],
+      registers: [registry],
+    }),
+    lastSuccess: new Gauge({
+      name: "gitops_stack_last_success_timestamp_seconds",
+      help: "When the stack's last successful update ended (Unix time)",
+      labelNames: ["stack"],
+      registers: [registry],
+    }),
     duration: new Histogram({
       name: "gitops_stack_update_duration_seconds",
       help: "Duration of stack updates, failed ones included",
@@ -26,9 +54,24 @@ export function createMetrics() {
       buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800],
       registers: [registry],
     }),
-    failures: new Counter({ name: "gitops_stack_failures_total", help: "Failed stack updates", labelNames: ["stack"], registers: [registry] }),
-    drifted: new Gauge({ name: "gitops_stack_drifted_resources", help: "Resources that differ from the stack's recorded deployment at the last drift check (0 after a successful remediation)", labelNames: ["stack"], registers: [registry] }),
-    driftChecks: new Counter({ name: "gitops_stack_drift_checks_total", help: "Drift checks by result: in_sync, drifted, remediated, failed", labelNames: ["stack", "result"], registers: [registry] }),
+    failures: new Counter({
+      name: "gitops_stack_failures_total",
+      help: "Failed stack updates",
+      labelNames: ["stack"],
+      registers: [registry],
+    }),
+    drifted: new Gauge({
+      name: "gitops_stack_drifted_resources",
+      help: "Resources that differ from the stack's recorded deployment at the last drift check (0 after a successful remediation)",
+      labelNames: ["stack"],
+      registers: [registry],
+    }),
+    driftChecks: new Counter({
+      name: "gitops_stack_drift_checks_total",
+      help: "Drift checks by result: in_sync, drifted, remediated, failed",
+      labelNames: ["stack", "result"],
+      registers: [registry],
+    }),
   };
   return m;
 }

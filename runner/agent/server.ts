@@ -26,7 +26,8 @@ export interface Handlers {
 export function parseListen(value: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw usageError(`--listen '${value}' is not host:port`, "for example --listen 127.0.0.1:9464, or 0.0.0.0:9464 inside a pod");
+  if (!m || port > 65535)
+    throw usageError(`--listen '${value}' is not host:port`, "for example --listen 127.0.0.1:9464, or 0.0.0.0:9464 inside a pod");
   return { host: m[1] ?? m[2], port };
 }
 
@@ -57,7 +58,8 @@ async function route(h: Handlers, req: http.IncomingMessage, res: http.ServerRes
   const url = new URL(req.url ?? "/", "http://agent");
   const get = req.method === "GET" || req.method === "HEAD";
   if (url.pathname === "/healthz" && get) return send(res, 200, "ok\n");
-  if (url.pathname === "/readyz" && get) return h.ready() ? send(res, 200, "ready\n") : send(res, 503, "not ready: the first sync has not completed\n");
+  if (url.pathname === "/readyz" && get)
+    return h.ready() ? send(res, 200, "ready\n") : send(res, 503, "not ready: the first sync has not completed\n");
   if (url.pathname === "/metrics" && get) {
     const m = await h.metrics();
     return send(res, 200, m.body, m.contentType);
@@ -78,7 +80,11 @@ async function route(h: Handlers, req: http.IncomingMessage, res: http.ServerRes
   send(res, 404, "not found: /healthz /readyz /metrics /status, POST /hooks/git\n");
 }
 
-export async function startServer(listen: string, h: Handlers, onError: (err: Error) => void): Promise<{ server: http.Server; address: string }> {
+export async function startServer(
+  listen: string,
+  h: Handlers,
+  onError: (err: Error) => void,
+): Promise<{ server: http.Server; address: string }> {
   const { host, port } = parseListen(listen);
   const server = http.createServer((req, res) => {
     route(h, req, res).catch((err: Error) => {
@@ -89,7 +95,11 @@ export async function startServer(listen: string, h: Handlers, onError: (err: Er
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) =>
-      reject(err.code === "EADDRINUSE" || err.code === "EACCES" || err.code === "EADDRNOTAVAIL" ? usageError(`cannot listen on ${listen}: ${err.code}`, "choose another --listen address or port") : err),
+      reject(
+        err.code === "EADDRINUSE" || err.code === "EACCES" || err.code === "EADDRNOTAVAIL"
+          ? usageError(`cannot listen on ${listen}: ${err.code}`, "choose another --listen address or port")
+          : err,
+      ),
     );
     server.listen(port, host, () => resolve());
   });

@@ -35,7 +35,8 @@ const D = AGENT_DEFAULTS;
 /** A duration flag in milliseconds ("90", "90s", "15m", "1h30m"; a bare number is seconds). */
 export function parseDuration(option: string, value: string): number {
   const ms = durationMs(value);
-  if (ms === undefined) throw usageError(`--${option} '${value}' is not a duration`, "write it like 90, 90s, 15m or 1h30m (a bare number is seconds)");
+  if (ms === undefined)
+    throw usageError(`--${option} '${value}' is not a duration`, "write it like 90, 90s, 15m or 1h30m (a bare number is seconds)");
   return ms;
 }
 
@@ -52,7 +53,10 @@ function webhookSecret(file: string | undefined, env: NodeJS.ProcessEnv): Buffer
       const text = fs.readFileSync(file, "utf8").trim();
       if (text) return Buffer.from(text);
     } catch (err) {
-      throw new GitopsError(`cannot read the webhook secret from ${file}: ${(err as NodeJS.ErrnoException).code}`, "point --webhook-secret-file at a readable file holding the secret");
+      throw new GitopsError(
+        `cannot read the webhook secret from ${file}: ${(err as NodeJS.ErrnoException).code}`,
+        "point --webhook-secret-file at a readable file holding the secret",
+      );
     }
     throw new GitopsError(`the webhook secret file ${file} is empty`, "put the secret shared with the git server in it");
   }
@@ -97,19 +101,78 @@ export const agentCommand: CommandModule<GlobalOptions, Args> = {
   describe: "Pull mode: follow a branch, apply each new commit, check drift on a timer, and serve health, metrics and status",
   builder: (y) =>
     y
-      .option(F.repo, { type: "string", demandOption: true, requiresArg: true, describe: "The repository to follow: a git URL (https, ssh, git) or a path. The agent clones it into its work dir and never touches your checkouts" })
-      .option(F.branch, { type: "string", default: D.branch, requiresArg: true, describe: "The branch to deploy; it must be the repository's protected branch (stacks/gitops.yaml)" })
-      .option(F.workDir, { type: "string", requiresArg: true, describe: "The agent's own directory: its clone, the embedded state and backups (unless --backend), a pid file (default: $XDG_STATE_HOME/pulumi-gitops/agent/<id>)" })
+      .option(F.repo, {
+        type: "string",
+        demandOption: true,
+        requiresArg: true,
+        describe:
+          "The repository to follow: a git URL (https, ssh, git) or a path. The agent clones it into its work dir and never touches your checkouts",
+      })
+      .option(F.branch, {
+        type: "string",
+        default: D.branch,
+        requiresArg: true,
+        describe: "The branch to deploy; it must be the repository's protected branch (stacks/gitops.yaml)",
+      })
+      .option(F.workDir, {
+        type: "string",
+        requiresArg: true,
+        describe:
+          "The agent's own directory: its clone, the embedded state and backups (unless --backend), a pid file (default: $XDG_STATE_HOME/pulumi-gitops/agent/<id>)",
+      })
       .option(F.interval, { type: "string", default: D.interval, requiresArg: true, describe: "How often to fetch the branch" })
-      .option(F.driftInterval, { type: "string", default: D.driftInterval, requiresArg: true, describe: "How often to check every deployed stack for drift; 0 turns it off" })
-      .option(F.remediate, { type: "boolean", describe: "Restore drifted stacks to the commit they record (their pin, after a rollback); without it, drift is only reported" })
-      .option(F.listen, { type: "string", default: D.listen, requiresArg: true, describe: "Address of /healthz, /readyz, /metrics, /status and POST /hooks/git (0.0.0.0:9464 inside a pod)" })
-      .option(F.backoffBase, { type: "string", default: D.backoffBase, requiresArg: true, describe: "Wait before retrying a failed commit or fetch; it doubles on every further failure" })
-      .option(F.backoffCap, { type: "string", default: D.backoffCap, requiresArg: true, describe: "Longest wait between retries (a new commit is tried at once anyway)" })
-      .option(F.webhookSecretFile, { type: "string", requiresArg: true, describe: "File holding the push webhook's HMAC secret (default: $GITOPS_WEBHOOK_SECRET; without either, webhooks are off)" })
-      .option(F.shutdownTimeout, { type: "string", default: D.shutdownTimeout, requiresArg: true, describe: "On SIGTERM, how long the running update may take to finish before the engine is stopped gracefully" })
-      .option(F.lockTimeout, { type: "string", default: String(D.lockTimeout), defaultDescription: String(D.lockTimeout), requiresArg: true, coerce: wholeNumber(F.lockTimeout, 0, 120), describe: "Seconds to wait, with backoff, while another runner holds a stack's lock" })
-      .option(F.persistentState, { type: "boolean", describe: "Inside a Kubernetes pod, the file backend's state (the embedded one is in the work dir) is on a volume that outlives the pod; without it, the agent refuses such a backend there" })
+      .option(F.driftInterval, {
+        type: "string",
+        default: D.driftInterval,
+        requiresArg: true,
+        describe: "How often to check every deployed stack for drift; 0 turns it off",
+      })
+      .option(F.remediate, {
+        type: "boolean",
+        describe: "Restore drifted stacks to the commit they record (their pin, after a rollback); without it, drift is only reported",
+      })
+      .option(F.listen, {
+        type: "string",
+        default: D.listen,
+        requiresArg: true,
+        describe: "Address of /healthz, /readyz, /metrics, /status and POST /hooks/git (0.0.0.0:9464 inside a pod)",
+      })
+      .option(F.backoffBase, {
+        type: "string",
+        default: D.backoffBase,
+        requiresArg: true,
+        describe: "Wait before retrying a failed commit or fetch; it doubles on every further failure",
+      })
+      .option(F.backoffCap, {
+        type: "string",
+        default: D.backoffCap,
+        requiresArg: true,
+        describe: "Longest wait between retries (a new commit is tried at once anyway)",
+      })
+      .option(F.webhookSecretFile, {
+        type: "string",
+        requiresArg: true,
+        describe: "File holding the push webhook's HMAC secret (default: $GITOPS_WEBHOOK_SECRET; without either, webhooks are off)",
+      })
+      .option(F.shutdownTimeout, {
+        type: "string",
+        default: D.shutdownTimeout,
+        requiresArg: true,
+        describe: "On SIGTERM, how long the running update may take to finish before the engine is stopped gracefully",
+      })
+      .option(F.lockTimeout, {
+        type: "string",
+        default: String(D.lockTimeout),
+        defaultDescription: String(D.lockTimeout),
+        requiresArg: true,
+        coerce: wholeNumber(F.lockTimeout, 0, 120),
+        describe: "Seconds to wait, with backoff, while another runner holds a stack's lock",
+      })
+      .option(F.persistentState, {
+        type: "boolean",
+        describe:
+          "Inside a Kubernetes pod, the file backend's state (the embedded one is in the work dir) is on a volume that outlives the pod; without it, the agent refuses such a backend there",
+      })
       .epilogue(
         "Each new commit on the branch is applied exactly as `gitops apply` would (order, pins, guards, recorded commit), one update at a time. " +
           "A failed commit is retried with exponential backoff from --backoff-base up to --backoff-cap; a new commit is tried at once. " +
@@ -117,8 +180,14 @@ export const agentCommand: CommandModule<GlobalOptions, Args> = {
           "SIGTERM/SIGINT: start no more work, finish or gracefully stop the running update, exit 0; a second signal exits at once. " +
           "A restart resumes from what the stacks record.",
       )
-      .example("$0 agent --repo https://git.example.com/infra.git --webhook-secret-file /etc/gitops/webhook", "Follow main, apply new commits, report drift every 15 minutes")
-      .example("$0 agent --repo ../infra --interval 10s --drift-interval 5m --remediate", "Follow a local repository and undo drift") as never,
+      .example(
+        "$0 agent --repo https://git.example.com/infra.git --webhook-secret-file /etc/gitops/webhook",
+        "Follow main, apply new commits, report drift every 15 minutes",
+      )
+      .example(
+        "$0 agent --repo ../infra --interval 10s --drift-interval 5m --remediate",
+        "Follow a local repository and undo drift",
+      ) as never,
   handler: async (a) => {
     const env = process.env;
     const options = agentOptions(a, env);

@@ -22,7 +22,10 @@ export const applyCommand: CommandModule<GlobalOptions, Args> = {
   describe: "Deploy the out-of-sync stacks from the protected branch, in environment order",
   builder: (y) =>
     withApplyForge(withLockTimeout(withOutputs(withStacks(y))))
-      .option("force", { type: "boolean", describe: "Also apply stacks pinned by a rollback, and over a commit HEAD does not contain (recorded on the stack)" })
+      .option("force", {
+        type: "boolean",
+        describe: "Also apply stacks pinned by a rollback, and over a commit HEAD does not contain (recorded on the stack)",
+      })
       .example("$0 apply", "On main: deploy every stack whose files changed since the commit it runs")
       .example("$0 apply --stack dev --lock-timeout 120", "Deploy dev, waiting up to 2 minutes for another runner") as never,
   handler: async (a) => {
@@ -34,7 +37,10 @@ export const applyCommand: CommandModule<GlobalOptions, Args> = {
     writeOutputs(out.results, { title: "gitops apply", commit: out.commit }, a);
     if (posting) await publishApply(posting, out.commit, out.results, out.refusal, ctx.log);
     if (out.refusal) throw out.refusal;
-    printFailures(out.results, (s) => `\`gitops status\` shows what ${s} runs now; fix the cause through a pull request to main, and the next apply retries ${s}`);
+    printFailures(
+      out.results,
+      (s) => `\`gitops status\` shows what ${s} runs now; fix the cause through a pull request to main, and the next apply retries ${s}`,
+    );
     process.exitCode = out.results.some((r) => r.status === "failed") ? ExitCode.failure : ExitCode.ok;
   },
 };

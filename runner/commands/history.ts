@@ -15,7 +15,14 @@ export const historyCommand: CommandModule<GlobalOptions, Args> = {
   builder: (y) =>
     y
       .option("stack", { type: "string", demandOption: true, describe: "The stack", requiresArg: true })
-      .option("limit", { type: "string", default: "20", defaultDescription: "20", requiresArg: true, coerce: wholeNumber("limit", 1, 50), describe: "How many updates" })
+      .option("limit", {
+        type: "string",
+        default: "20",
+        defaultDescription: "20",
+        requiresArg: true,
+        coerce: wholeNumber("limit", 1, 50),
+        describe: "How many updates",
+      })
       .option("json", { type: "boolean", describe: "Print JSON instead of a table" }) as never,
   handler: async (a) => {
     const ctx = await createContext(a, process.env, process.cwd());

@@ -12,7 +12,10 @@ export const wholeNumber =
     const text = String(Array.isArray(value) ? value[value.length - 1] : value).trim();
     const n = /^\d+$/.test(text) ? Number(text) : NaN;
     // yargs passes on only the message of an error thrown here: the example goes into it.
-    if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${option} takes a whole number${min ? ` of at least ${min}` : ""}, not '${text}' (for example --${option} ${example})`);
+    if (!Number.isSafeInteger(n) || n < min)
+      throw new Error(
+        `--${option} takes a whole number${min ? ` of at least ${min}` : ""}, not '${text}' (for example --${option} ${example})`,
+      );
     return n;
   };
 

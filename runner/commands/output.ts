@@ -14,12 +14,23 @@ export function checkOutputPath(option: string, file: string | undefined): void 
   const target = path.resolve(file);
   const dir = path.dirname(target);
   const isDir = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory();
-  if (!isDir(dir)) throw usageError(`--${option} ${file}: the directory ${dir} does not exist`, `create it first (mkdir -p ${dir}), or write the ${option} file elsewhere`);
-  if (isDir(target)) throw usageError(`--${option} ${file} is a directory`, `name a file, e.g. --${option} ${path.join(file, option === "json" ? "result.json" : "report.md")}`);
+  if (!isDir(dir))
+    throw usageError(
+      `--${option} ${file}: the directory ${dir} does not exist`,
+      `create it first (mkdir -p ${dir}), or write the ${option} file elsewhere`,
+    );
+  if (isDir(target))
+    throw usageError(
+      `--${option} ${file} is a directory`,
+      `name a file, e.g. --${option} ${path.join(file, option === "json" ? "result.json" : "report.md")}`,
+    );
   try {
     fs.accessSync(dir, fs.constants.W_OK);
   } catch {
-    throw usageError(`--${option} ${file}: the directory ${dir} is not writable`, `write the ${option} file to a directory you can write to`);
+    throw usageError(
+      `--${option} ${file}: the directory ${dir} is not writable`,
+      `write the ${option} file to a directory you can write to`,
+    );
   }
 }
 

@@ -25,13 +25,30 @@ export const previewCommand: CommandModule<GlobalOptions, Args> = {
   describe: "Preview the stacks that the current branch changes, compared with main, and report",
   builder: (y) =>
     withPreviewForge(withOutputs(withStacks(y)))
-      .option("base", { type: "string", describe: "Compare with this ref (default: <remote>/<protected branch>, else the local protected branch)", requiresArg: true })
+      .option("base", {
+        type: "string",
+        describe: "Compare with this ref (default: <remote>/<protected branch>, else the local protected branch)",
+        requiresArg: true,
+      })
       .option("all", { type: "boolean", describe: "Preview every stack, whatever changed" })
-      .option("parallel", { type: "string", default: "2", defaultDescription: "2", requiresArg: true, coerce: wholeNumber("parallel", 1, 4), describe: "How many stacks to preview at once" })
+      .option("parallel", {
+        type: "string",
+        default: "2",
+        defaultDescription: "2",
+        requiresArg: true,
+        coerce: wholeNumber("parallel", 1, 4),
+        describe: "How many stacks to preview at once",
+      })
       .option("detailed-exitcode", { type: "boolean", describe: "Exit 2 when any stack has changes (0 when none)" })
       .conflicts("all", "stack")
-      .example("$0 preview --report preview.md --json preview.json", "Preview the affected stacks and write a PR comment and the full result")
-      .example("$0 preview --comment --status", "In a pull request's CI job: post the report as its comment and set the status pulumi-gitops/preview")
+      .example(
+        "$0 preview --report preview.md --json preview.json",
+        "Preview the affected stacks and write a PR comment and the full result",
+      )
+      .example(
+        "$0 preview --comment --status",
+        "In a pull request's CI job: post the report as its comment and set the status pulumi-gitops/preview",
+      )
       .example("$0 preview --stack staging --detailed-exitcode", "Preview one stack; exit 2 if it would change") as never,
   handler: async (a) => {
     const ctx = await createContext(a, process.env, process.cwd());

@@ -13,7 +13,10 @@ export const pulumiCommand: CommandModule<GlobalOptions, Args> = {
     y
       .parserConfiguration({ "populate--": true })
       .example("$0 pulumi -- stack ls", "The stacks in the runner's backend")
-      .example("$0 pulumi -- config set --secret --path --stack staging 'pulumi-gitops:app.env.API_TOKEN' s3cr3t", "A secret in the stack's file, to commit") as never,
+      .example(
+        "$0 pulumi -- config set --secret --path --stack staging 'pulumi-gitops:app.env.API_TOKEN' s3cr3t",
+        "A secret in the stack's file, to commit",
+      ) as never,
   handler: async (a) => {
     const ctx = await createContext(a, process.env, process.cwd());
     process.exitCode = await runPulumi(ctx, (a["--"] ?? []).map(String), process.env);

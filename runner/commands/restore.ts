@@ -13,11 +13,17 @@ export const restoreCommand: CommandModule<GlobalOptions, Args> = {
   builder: (y) =>
     y
       .option("stack", { type: "string", demandOption: true, describe: "The stack to restore", requiresArg: true })
-      .option("file", { type: "string", describe: "The backup to import (default: the newest in .pulumi-gitops/backups/<stack>/)", requiresArg: true })
+      .option("file", {
+        type: "string",
+        describe: "The backup to import (default: the newest in .pulumi-gitops/backups/<stack>/)",
+        requiresArg: true,
+      })
       .example("$0 restore --stack dev", "Import dev's newest backup; the next apply deploys what changed since its commit") as never,
   handler: async (a) => {
     const ctx = await createContext(a, process.env, process.cwd());
     const out = await restore(ctx, a.stack, a.file);
-    ctx.log.info(`${a.stack}: state restored from ${out.file}${out.commit ? `, deployed from ${out.commit.slice(0, 7)}` : ""}; the next apply deploys ${out.commit ? "what changed since" : "the stack in full"}`);
+    ctx.log.info(
+      `${a.stack}: state restored from ${out.file}${out.commit ? `, deployed from ${out.commit.slice(0, 7)}` : ""}; the next apply deploys ${out.commit ? "what changed since" : "the stack in full"}`,
+    );
   },
 };

@@ -33,7 +33,12 @@ export const rollbackCommand: CommandModule<GlobalOptions, Args> = {
   builder: (y) =>
     withLockTimeout(withOutputs(y))
       .option("stack", { type: "string", demandOption: true, describe: "The stack to roll back", requiresArg: true })
-      .option("to", { type: "string", demandOption: true, describe: "A commit, tag, HEAD~n, or 'previous' (the commit the stack ran before its current one)", requiresArg: true })
+      .option("to", {
+        type: "string",
+        demandOption: true,
+        describe: "A commit, tag, HEAD~n, or 'previous' (the commit the stack ran before its current one)",
+        requiresArg: true,
+      })
       .option("yes", { type: "boolean", describe: "Do not ask for confirmation after the preview (for CI)" })
       .option("force", { type: "boolean", describe: "Allow a commit the protected branch does not contain (recorded on the stack)" })
       .example("$0 rollback --stack prod --to previous", "Preview, confirm, deploy the commit prod ran before, and pin prod to it")
@@ -43,7 +48,11 @@ export const rollbackCommand: CommandModule<GlobalOptions, Args> = {
     const signal = abortOnSignals(ctx.log, "the temporary checkout is removed");
     const confirm = async () => {
       if (a.yes) return true;
-      if (!process.stdin.isTTY) throw refused("rollback asks for confirmation after its preview, and there is no terminal", "review the preview, then run it again with --yes");
+      if (!process.stdin.isTTY)
+        throw refused(
+          "rollback asks for confirmation after its preview, and there is no terminal",
+          "review the preview, then run it again with --yes",
+        );
       return askOnTerminal(`Deploy this to ${a.stack} and pin it? [y/N] `);
     };
     const out = await rollback(ctx, { stack: a.stack, to: a.to, force: a.force, lockTimeout: a["lock-timeout"], confirm, signal });
@@ -54,10 +63,16 @@ export const rollbackCommand: CommandModule<GlobalOptions, Args> = {
     for (const r of out.results) ctx.log.info(summaryLine(r));
     writeOutputs(out.results, { title: `gitops rollback ${a.stack}`, commit: out.commit }, a);
     if (out.refusal) throw out.refusal;
-    printFailures(out.results, (s) => `${s} was not rolled back nor pinned; fix the cause, or choose another commit with --to (\`gitops history --stack ${s}\` lists what ran)`);
+    printFailures(
+      out.results,
+      (s) =>
+        `${s} was not rolled back nor pinned; fix the cause, or choose another commit with --to (\`gitops history --stack ${s}\` lists what ran)`,
+    );
     const ok = out.results[0]?.status === "succeeded";
     if (ok) {
-      ctx.log.info(`${a.stack} now runs ${out.commit.slice(0, 7)} and is pinned: apply and the agent skip it until \`gitops unpin --stack ${a.stack}\``);
+      ctx.log.info(
+        `${a.stack} now runs ${out.commit.slice(0, 7)} and is pinned: apply and the agent skip it until \`gitops unpin --stack ${a.stack}\``,
+      );
       if (out.gitHint) ctx.log.info(`to make main declare what now runs: ${out.gitHint}`);
     }
     process.exitCode = ok ? ExitCode.ok : ExitCode.failure;

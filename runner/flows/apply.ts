@@ -32,17 +32,34 @@ export async function guardDeploy(ctx: Context, command: string): Promise<void> 
   const { protectedBranch, remote } = ctx.rules;
   const branch = await git.currentBranch(ctx.repo);
   if (branch !== protectedBranch) {
-    throw refused(`${command} runs only on the protected branch '${protectedBranch}', not on ${branch ? `'${branch}'` : "a detached HEAD"}`, "open a pull request and let `gitops preview` report on it; merge it to deploy");
+    throw refused(
+      `${command} runs only on the protected branch '${protectedBranch}', not on ${branch ? `'${branch}'` : "a detached HEAD"}`,
+      "open a pull request and let `gitops preview` report on it; merge it to deploy",
+    );
   }
   const dirty = await git.dirtyPaths(ctx.repo);
   if (dirty.length) {
-    throw refused(`the working tree has uncommitted changes: ${dirty.join(", ")}`, "only committed code is deployed: commit and push through a pull request, or `git stash` them");
+    throw refused(
+      `the working tree has uncommitted changes: ${dirty.join(", ")}`,
+      "only committed code is deployed: commit and push through a pull request, or `git stash` them",
+    );
   }
-  if (await git.hasRemote(ctx.repo, remote)) await git.requireUndiverged(ctx.repo, remote, protectedBranch, { timeoutMs: ctx.gitTimeoutMs });
+  if (await git.hasRemote(ctx.repo, remote))
+    await git.requireUndiverged(ctx.repo, remote, protectedBranch, { timeoutMs: ctx.gitTimeoutMs });
 }
 
 export function skipped(stack: string, commit: string, reason: string): StackResult {
-  return { stack, operation: "update", commit, status: "skipped", reason, counts: emptyCounts(), changes: [], diagnostics: [], durationMs: 0 };
+  return {
+    stack,
+    operation: "update",
+    commit,
+    status: "skipped",
+    reason,
+    counts: emptyCounts(),
+    changes: [],
+    diagnostics: [],
+    durationMs: 0,
+  };
 }
 
 interface Plan {
@@ -53,10 +70,21 @@ interface Plan {
 }
 
 /** Decides one stack from its record: pinned, in sync, unaffected since its commit, or due. */
-async function planStack(ctx: Context, stack: Stack, head: string, all: string[], program: ReadonlySet<string>, force: boolean): Promise<Plan> {
+async function planStack(
+  ctx: Context,
+  stack: Stack,
+  head: string,
+  all: string[],
+  program: ReadonlySet<string>,
+  force: boolean,
+): Promise<Plan> {
   const name = stack.name;
   const rec = await readRecord(stack);
-  if (rec.pin && !force) return { stack: name, skip: `pinned to ${rec.pin.slice(0, 7)} by a rollback; \`gitops unpin --stack ${name}\` to resume, or apply --force` };
+  if (rec.pin && !force)
+    return {
+      stack: name,
+      skip: `pinned to ${rec.pin.slice(0, 7)} by a rollback; \`gitops unpin --stack ${name}\` to resume, or apply --force`,
+    };
   if (!rec.commit) return { stack: name, deploy: "never deployed by gitops" };
   if (rec.pin && force) return { stack: name, deploy: `pinned to ${rec.pin.slice(0, 7)}, overridden by --force` };
   if (rec.commit === head) return { stack: name, skip: "in sync" };
@@ -66,7 +94,10 @@ async function planStack(ctx: Context, stack: Stack, head: string, all: string[]
   const paths = await git.changedPaths(ctx.repo, rec.commit, head);
   const affected = affectedStacks(paths, all, ctx.rules, program);
   if (!affected.stacks.includes(name)) return { stack: name, skip: `nothing since ${rec.commit.slice(0, 7)} affects it` };
-  return { stack: name, deploy: `changed since ${rec.commit.slice(0, 7)}: ${affected.reasons[name].slice(0, 3).join(", ")}${affected.reasons[name].length > 3 ? ", ..." : ""}` };
+  return {
+    stack: name,
+    deploy: `changed since ${rec.commit.slice(0, 7)}: ${affected.reasons[name].slice(0, 3).join(", ")}${affected.reasons[name].length > 3 ? ", ..." : ""}`,
+  };
 }
 
 /** Waits `ms`, or less when `signal` aborts first. */
@@ -142,7 +173,8 @@ export interface DeployOutcome {
   refusal?: GitopsError;
 }
 
-const pendingNote = (cleared: string[]) => `an interrupted update left ${cleared.length} pending operation(s), now cleared; check that these were not half-made: ${cleared.join(", ")}`;
+const pendingNote = (cleared: string[]) =>
+  `an interrupted update left ${cleared.length} pending operation(s), now cleared; check that these were not half-made: ${cleared.join(", ")}`;
 
 /**
  * Updates `stacks` in order (already opened on the checkout of `commit`); stops at the first
@@ -152,12 +184,19 @@ const pendingNote = (cleared: string[]) => `an interrupted update left ${cleared
  * between that check and the engine taking the lock (the engine's start-up, about a second); no
  * outside check can close that window, as the engine offers no way to hold its lock across it.
  */
-export async function deploy(ctx: Context, commit: string, command: string, stacks: Stack[], opts: DeployOptions, subject: string): Promise<DeployOutcome> {
+export async function deploy(
+  ctx: Context,
+  commit: string,
+  command: string,
+  stacks: Stack[],
+  opts: DeployOptions,
+  subject: string,
+): Promise<DeployOutcome> {
   const results: StackResult[] = [];
   for (const [i, stack] of stacks.entries()) {
     const log = ctx.log.child(stack.name);
     const now = ctx.now();
-    let cleared: string[] = [];
+    let cleared: string[];
     const message = `gitops ${command} ${commit.slice(0, 7)}: ${subject}`;
     let result: StackResult;
     try {
@@ -168,7 +207,9 @@ export async function deploy(ctx: Context, commit: string, command: string, stac
       // Exported again before each attempt: the backup's state, taken before any wait for the lock,
       // would undo an update another runner made meanwhile. Encrypted, as the backup.
       const pending = backup.state.deployment?.pending_operations?.length;
-      cleared = pending ? await waitingForLock(ctx, stack, opts, async () => clearPendingOperations(stack, await exportState(stack, ctx.backupDir))) : [];
+      cleared = pending
+        ? await waitingForLock(ctx, stack, opts, async () => clearPendingOperations(stack, await exportState(stack, ctx.backupDir)))
+        : [];
       if (cleared.length) {
         log.warn(pendingNote(cleared));
         await notePendingCleared(stack, cleared, now);
@@ -220,7 +261,14 @@ export async function apply(ctx: Context, opts: ApplyOptions): Promise<ApplyOutc
   const due = plans.filter((p) => p.deploy);
   for (const p of plans) ctx.log.info(`${p.stack}: ${p.deploy ? "apply, " + p.deploy : "skip, " + p.skip}`);
   const subject = (await git.commitSubject(ctx.repo, head)) ?? "";
-  const { results: deployed, refusal } = await deploy(ctx, head, "apply", due.map((p) => opened.get(p.stack)!), opts, subject);
+  const { results: deployed, refusal } = await deploy(
+    ctx,
+    head,
+    "apply",
+    due.map((p) => opened.get(p.stack)!),
+    opts,
+    subject,
+  );
   const byName = new Map(deployed.map((r) => [r.stack, r]));
   const results = plans.map((p) => byName.get(p.stack) ?? skipped(p.stack, head, p.skip!));
   for (const r of results) if (r.status !== "skipped" && !r.reason) r.reason = plans.find((p) => p.stack === r.stack)?.deploy;

@@ -30,7 +30,17 @@ export interface DriftOutcome {
 }
 
 function skippedDrift(stack: string, reason: string, commit?: string): StackResult {
-  return { stack, operation: "drift", commit, status: "skipped", reason, counts: emptyCounts(), changes: [], diagnostics: [], durationMs: 0 };
+  return {
+    stack,
+    operation: "drift",
+    commit,
+    status: "skipped",
+    reason,
+    counts: emptyCounts(),
+    changes: [],
+    diagnostics: [],
+    durationMs: 0,
+  };
 }
 
 /**
@@ -41,7 +51,8 @@ function skippedDrift(stack: string, reason: string, commit?: string): StackResu
 async function renderDirectory(stack: Stack, backupDir: string): Promise<string | undefined> {
   const state = await exportState(stack, backupDir);
   const resources = (state.deployment as { resources?: { type: string; inputs?: Record<string, unknown> }[] }).resources ?? [];
-  const dir = resources.find((r) => r.type === "pulumi:providers:kubernetes" && r.inputs?.renderYamlToDirectory)?.inputs?.renderYamlToDirectory;
+  const dir = resources.find((r) => r.type === "pulumi:providers:kubernetes" && r.inputs?.renderYamlToDirectory)?.inputs
+    ?.renderYamlToDirectory;
   return typeof dir === "string" ? dir : undefined;
 }
 
@@ -54,7 +65,14 @@ export function driftSummary(r: StackResult): string {
  * Backs the state up, refreshes it to what really runs, then deploys `commit` again. The backup comes
  * before the refresh because the refresh overwrites the last deployed state with the drifted one.
  */
-async function remediate(ctx: Context, name: string, commit: string, head: string, detected: StackResult, { signal, cancel }: DriftOptions): Promise<StackResult> {
+async function remediate(
+  ctx: Context,
+  name: string,
+  commit: string,
+  head: string,
+  detected: StackResult,
+  { signal, cancel }: DriftOptions,
+): Promise<StackResult> {
   const log = ctx.log.child(name);
   const subject = (await git.commitSubject(ctx.repo, commit)) ?? "";
   const run = async (workDir: string): Promise<StackResult> => {
@@ -65,7 +83,12 @@ async function remediate(ctx: Context, name: string, commit: string, head: strin
     await backupState(stack, ctx.backupDir, commit, ctx.now());
     stopIfAborted(signal, `before ${name} was remediated`);
     log.info(`remediate: refresh, then deploy ${commit.slice(0, 7)} again`);
-    const refreshed = await runOperation(stack, "refresh", { log, commit, message: `gitops remediate ${commit.slice(0, 7)}: refresh`, signal: cancel ?? signal });
+    const refreshed = await runOperation(stack, "refresh", {
+      log,
+      commit,
+      message: `gitops remediate ${commit.slice(0, 7)}: refresh`,
+      signal: cancel ?? signal,
+    });
     if (refreshed.status === "failed") {
       await writeRecord(stack, "remediate", commit, false, ctx.now());
       return { ...refreshed, reason: `drifted: ${driftSummary(detected)}; the refresh failed, nothing was redeployed` };
@@ -100,7 +123,13 @@ export async function drift(ctx: Context, o: DriftOptions): Promise<DriftOutcome
     }
     const rendered = await renderDirectory(stack, ctx.backupDir);
     if (rendered) {
-      results.push(skippedDrift(name, `its Kubernetes provider renders manifests to ${rendered} instead of talking to a cluster; rendered manifests are never read back, so drift cannot be checked (use a cluster target)`, commit));
+      results.push(
+        skippedDrift(
+          name,
+          `its Kubernetes provider renders manifests to ${rendered} instead of talking to a cluster; rendered manifests are never read back, so drift cannot be checked (use a cluster target)`,
+          commit,
+        ),
+      );
       continue;
     }
     stopIfAborted(o.signal, `before ${name} was checked`);

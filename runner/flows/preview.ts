@@ -24,7 +24,8 @@ export interface PreviewOutcome {
 /** The ref a branch is compared with: the remote's protected branch, else the local one. */
 async function defaultBase(ctx: Context): Promise<string> {
   const { remote, protectedBranch } = ctx.rules;
-  if ((await git.hasRemote(ctx.repo, remote)) && (await git.resolveCommit(ctx.repo, `refs/remotes/${remote}/${protectedBranch}`))) return `${remote}/${protectedBranch}`;
+  if ((await git.hasRemote(ctx.repo, remote)) && (await git.resolveCommit(ctx.repo, `refs/remotes/${remote}/${protectedBranch}`)))
+    return `${remote}/${protectedBranch}`;
   return protectedBranch;
 }
 
@@ -33,11 +34,17 @@ async function chooseStacks(ctx: Context, o: PreviewOptions, all: string[]): Pro
   if (o.all) return all;
   const base = o.base ?? (await defaultBase(ctx));
   const baseCommit = await git.resolveCommit(ctx.repo, base);
-  if (!baseCommit) throw new GitopsError(`base ref '${base}' does not name a commit`, "fetch it (`git fetch origin main`), pass --base <ref>, or preview explicitly with --stack <name> or --all");
+  if (!baseCommit)
+    throw new GitopsError(
+      `base ref '${base}' does not name a commit`,
+      "fetch it (`git fetch origin main`), pass --base <ref>, or preview explicitly with --stack <name> or --all",
+    );
   const from = await git.mergeBase(ctx.repo, baseCommit, "HEAD");
   const paths = await git.changedPaths(ctx.repo, from, "HEAD");
   const affected = affectedStacks(paths, all, ctx.rules, await programFiles(ctx.repo, "HEAD"));
-  ctx.log.info(`${paths.length} path(s) changed since ${base} (${from.slice(0, 7)}): ${affected.stacks.length ? "affects " + affected.stacks.join(", ") : "no stack affected"}`);
+  ctx.log.info(
+    `${paths.length} path(s) changed since ${base} (${from.slice(0, 7)}): ${affected.stacks.length ? "affects " + affected.stacks.join(", ") : "no stack affected"}`,
+  );
   for (const s of affected.stacks) ctx.log.debug(`${s} <- ${affected.reasons[s].join(", ")}`);
   return affected.stacks;
 }

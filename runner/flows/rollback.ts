@@ -45,7 +45,10 @@ async function previousCommit(stack: Stack, current: string | undefined): Promis
     const commit = u.environment?.["git.head"];
     if (u.kind === "update" && u.result === "succeeded" && commit && commit !== current) return commit;
   }
-  throw new GitopsError(`stack ${name} has no earlier successful update to roll back to`, "name the commit with --to <rev>; `gitops history --stack " + name + "` lists what ran");
+  throw new GitopsError(
+    `stack ${name} has no earlier successful update to roll back to`,
+    "name the commit with --to <rev>; `gitops history --stack " + name + "` lists what ran",
+  );
 }
 
 async function resolveTarget(ctx: Context, stack: Stack, to: string, current: string | undefined): Promise<string> {
@@ -72,7 +75,9 @@ async function revertHint(ctx: Context, target: string, name: string): Promise<s
   const restore = `git restore --source=${short} --staged --worktree -- ${paths.map(shellWord).join(" ")} && git commit -m "Roll ${name} back to ${short}"`;
   const others = all.filter((s) => s !== name && affected.reasons[s]?.some((p) => paths.includes(p)));
   const shared = paths.filter((p) => others.some((s) => affected.reasons[s].includes(p)));
-  return others.length ? `${restore}\n(this also rolls back ${others.join(", ")}: ${others.length > 1 ? "they depend" : "it depends"} on ${shared.join(", ")} too)` : restore;
+  return others.length
+    ? `${restore}\n(this also rolls back ${others.join(", ")}: ${others.length > 1 ? "they depend" : "it depends"} on ${shared.join(", ")} too)`
+    : restore;
 }
 
 /** The protected branch's real tip: fetched from the remote when there is one (a local tracking ref may be stale). */
@@ -90,7 +95,10 @@ export async function rollback(ctx: Context, o: RollbackOptions): Promise<Rollba
   const tip = await remoteMainTip(ctx);
   const onMain = tip !== undefined && (await git.isAncestor(ctx.repo, commit, tip));
   if (!onMain && !o.force) {
-    throw refused(`commit ${commit.slice(0, 7)} is not on ${ctx.rules.protectedBranch}`, `only what ${ctx.rules.protectedBranch} contains is deployed; merge it first, or pass --force to deploy it anyway (recorded on the stack)`);
+    throw refused(
+      `commit ${commit.slice(0, 7)} is not on ${ctx.rules.protectedBranch}`,
+      `only what ${ctx.rules.protectedBranch} contains is deployed; merge it first, or pass --force to deploy it anyway (recorded on the stack)`,
+    );
   }
   const subject = (await git.commitSubject(ctx.repo, commit)) ?? "";
   ctx.log.info(`rolling ${name} back to ${commit.slice(0, 7)} ${subject}`);

@@ -28,7 +28,9 @@ export interface StackStatus {
 /** The protected branch's tip as this checkout knows it: the remote's when there is one. */
 export async function mainTip(ctx: Context): Promise<string | undefined> {
   const { remote, protectedBranch } = ctx.rules;
-  return (await git.resolveCommit(ctx.repo, `refs/remotes/${remote}/${protectedBranch}`)) ?? (await git.resolveCommit(ctx.repo, protectedBranch));
+  return (
+    (await git.resolveCommit(ctx.repo, `refs/remotes/${remote}/${protectedBranch}`)) ?? (await git.resolveCommit(ctx.repo, protectedBranch))
+  );
 }
 
 export async function status(ctx: Context, only?: string[]): Promise<StackStatus[]> {
@@ -43,9 +45,19 @@ export async function status(ctx: Context, only?: string[]): Promise<StackStatus
       continue;
     }
     const rec = await readRecord(stack);
-    const s: StackStatus = { stack: name, deployed: rec.commit !== undefined, commit: rec.commit, time: rec.time, command: rec.command, result: rec.result, attempted: rec.commit, pin: rec.pin };
+    const s: StackStatus = {
+      stack: name,
+      deployed: rec.commit !== undefined,
+      commit: rec.commit,
+      time: rec.time,
+      command: rec.command,
+      result: rec.result,
+      attempted: rec.commit,
+      pin: rec.pin,
+    };
     // A failed attempt leaves the record on the commit that runs; the update's history names its own.
-    if (rec.result === "failed") s.attempted = (await stack.history(10, 1, false)).find((h) => h.kind === "update")?.environment?.["git.head"];
+    if (rec.result === "failed")
+      s.attempted = (await stack.history(10, 1, false)).find((h) => h.kind === "update")?.environment?.["git.head"];
     if (rec.commit && (await git.resolveCommit(ctx.repo, rec.commit))) {
       s.subject = await git.commitSubject(ctx.repo, rec.commit);
       if (tip && (await git.isAncestor(ctx.repo, rec.commit, tip))) {
@@ -88,10 +100,17 @@ export function renderStatusTable(rows: StackStatus[]): string {
     r.behind === undefined ? "?" : String(r.behind),
     r.pin ? "pinned" : r.inSync === undefined ? "?" : r.inSync ? "in-sync" : "out-of-sync",
     r.pin?.slice(0, 7) ?? "-",
-    r.result ? `${r.result} ${r.command ?? ""} ${short(r.attempted)} ${r.time?.replace("T", " ").slice(0, 16) ?? ""}`.replace(/\s+/g, " ") : "-",
+    r.result
+      ? `${r.result} ${r.command ?? ""} ${short(r.attempted)} ${r.time?.replace("T", " ").slice(0, 16) ?? ""}`.replace(/\s+/g, " ")
+      : "-",
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const table = [header, ...body].map((cols) => cols.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
+  const table = [header, ...body].map((cols) =>
+    cols
+      .map((c, i) => c.padEnd(widths[i]))
+      .join("  ")
+      .trimEnd(),
+  );
   const notes = rows.flatMap((r) => attemptNote(r) ?? []);
   return [...table, ...(notes.length ? ["", ...notes] : [])].join("\n");
 }
@@ -127,7 +146,11 @@ export function renderHistoryTable(rows: HistoryEntry[]): string {
   if (!rows.length) return "no updates yet";
   return rows
     .map((h) => {
-      const changes = Object.entries(h.changes).filter(([k, v]) => v && k !== "same").map(([k, v]) => `${k} ${v}`).join(", ") || "no changes";
+      const changes =
+        Object.entries(h.changes)
+          .filter(([k, v]) => v && k !== "same")
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ") || "no changes";
       return `${String(h.version ?? "").padStart(3)}  ${h.started.replace("T", " ").slice(0, 19)}  ${h.kind.padEnd(7)} ${h.result.padEnd(10)} ${h.commit?.slice(0, 7) ?? "-------"}  ${changes}  ${h.message}`;
     })
     .join("\n");

@@ -53,7 +53,8 @@ export class ForgeError extends GitopsError {
 function hintFor(forge: string, status: number | undefined): string {
   if (status === undefined) return "check --forge-url (Gitea: https://<host>/api/v1) and that this runner can reach it";
   if (status === 401) return `the token was not accepted by ${forge}: it is missing, expired or revoked`;
-  if (status === 403) return `the token may not do this: it needs write access to pull request comments and commit statuses (see README, Pull requests and pipelines)`;
+  if (status === 403)
+    return `the token may not do this: it needs write access to pull request comments and commit statuses (see README, Pull requests and pipelines)`;
   if (status === 404) return "check --forge-repo and --pr, and that the token can see the repository";
   if (status === 422 || status === 400) return `${forge} rejected the request's content; run again with --debug and report it`;
   return `${forge} had a problem of its own; run the job again`;

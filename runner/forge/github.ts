@@ -64,7 +64,15 @@ export function githubForge(t: ForgeTarget): Forge {
     setStatus: (sha, s) =>
       call(name, `setting the status ${s.context} on ${sha.slice(0, 7)}`, async () => {
         const description = s.description.length > MAX_DESCRIPTION ? s.description.slice(0, MAX_DESCRIPTION - 1) + "…" : s.description;
-        await octokit.rest.repos.createCommitStatus({ owner, repo, sha, state: s.state, context: s.context, description, target_url: s.targetUrl });
+        await octokit.rest.repos.createCommitStatus({
+          owner,
+          repo,
+          sha,
+          state: s.state,
+          context: s.context,
+          description,
+          target_url: s.targetUrl,
+        });
       }),
   };
 }

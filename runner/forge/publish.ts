@@ -72,7 +72,11 @@ export function previewComment(p: Pick<PreviewPosting, "marker" | "maxChars" | "
     const none = out.unaffected.length ? ` (${out.unaffected.join(", ")})` : "";
     return `${head}## Pulumi preview at \`${out.commit.slice(0, 7)}\`\n\nThis push affects no stack${none}: nothing to preview, nothing to apply on merge.\n`;
   }
-  const report = renderMarkdown(out.results, { title: "Pulumi preview", commit: out.commit, unaffected: out.unaffected, fullReportUrl: p.fullReportUrl }, p.maxChars - head.length);
+  const report = renderMarkdown(
+    out.results,
+    { title: "Pulumi preview", commit: out.commit, unaffected: out.unaffected, fullReportUrl: p.fullReportUrl },
+    p.maxChars - head.length,
+  );
   return head + report;
 }
 
@@ -83,7 +87,12 @@ export function previewStatus(out: PreviewPost, targetUrl: string | undefined): 
   const failed = out.results.filter((r) => r.status === "failed");
   const changed = out.results.filter(hasChanges).length;
   if (failed.length) return { state: "failure", context: PREVIEW_CONTEXT, description: `failed: ${stackList(failed)}`, targetUrl };
-  return { state: "success", context: PREVIEW_CONTEXT, description: changed ? `changes in ${stacksWord(changed)}` : "no changes", targetUrl };
+  return {
+    state: "success",
+    context: PREVIEW_CONTEXT,
+    description: changed ? `changes in ${stacksWord(changed)}` : "no changes",
+    targetUrl,
+  };
 }
 
 /**
@@ -91,7 +100,13 @@ export function previewStatus(out: PreviewPost, targetUrl: string | undefined): 
  * pull request's comments. A push that affects no stack updates an existing comment to say so and
  * creates none. Returns what it did.
  */
-export async function upsertComment(forge: Forge, pr: number, marker: string, body: string, create: boolean): Promise<"created" | "updated" | "unchanged" | "none"> {
+export async function upsertComment(
+  forge: Forge,
+  pr: number,
+  marker: string,
+  body: string,
+  create: boolean,
+): Promise<"created" | "updated" | "unchanged" | "none"> {
   const ours = (await forge.listComments(pr)).find((c) => c.body.startsWith(marker));
   if (ours) {
     if (ours.body === body) return "unchanged";
@@ -152,7 +167,12 @@ export async function publishPreviewError(p: PreviewPosting, err: unknown, repoD
   }
   if (p.status) {
     try {
-      await forge.setStatus(target.sha ?? commit, { state: "failure", context: PREVIEW_CONTEXT, description: err.message.split("\n")[0], targetUrl: target.targetUrl });
+      await forge.setStatus(target.sha ?? commit, {
+        state: "failure",
+        context: PREVIEW_CONTEXT,
+        description: err.message.split("\n")[0],
+        targetUrl: target.targetUrl,
+      });
     } catch (e) {
       reportFailure(e);
     }
@@ -176,11 +196,22 @@ export function applyStatus(results: StackResult[], refusal: GitopsError | undef
   // A refused stack (a held lock) is among the failed results; the refusal says more.
   if (refusal) return { state: "error", context: APPLY_CONTEXT, description: `refused: ${refusal.message}`, targetUrl };
   if (failed.length) return { state: "failure", context: APPLY_CONTEXT, description: `failed: ${stackList(failed)}`, targetUrl };
-  return { state: "success", context: APPLY_CONTEXT, description: applied.length ? `applied ${stackList(applied)}` : "nothing to apply: in sync", targetUrl };
+  return {
+    state: "success",
+    context: APPLY_CONTEXT,
+    description: applied.length ? `applied ${stackList(applied)}` : "nothing to apply: in sync",
+    targetUrl,
+  };
 }
 
 /** Sets pulumi-gitops/apply on the commit apply ran on; a forge failure is reported, never thrown. */
-export async function publishApply(p: ApplyPosting, commit: string, results: StackResult[], refusal: GitopsError | undefined, log: { info(m: string): void }): Promise<void> {
+export async function publishApply(
+  p: ApplyPosting,
+  commit: string,
+  results: StackResult[],
+  refusal: GitopsError | undefined,
+  log: { info(m: string): void },
+): Promise<void> {
   const status = applyStatus(results, refusal, p.target.targetUrl);
   const sha = p.target.sha ?? commit;
   try {

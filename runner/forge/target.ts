@@ -46,16 +46,36 @@ const withForgeTarget = <T>(y: Argv<T>) =>
   y
     .option("forge", { choices: FORGES, describe: "The forge to report to (default: detected from the CI environment)" })
     .option("forge-url", { type: "string", describe: "The forge's API URL (default: $GITHUB_API_URL, $CI_API_V4_URL)", requiresArg: true })
-    .option("forge-repo", { type: "string", describe: "owner/name, or GitLab's project ID or path (default: $GITHUB_REPOSITORY, $CI_PROJECT_ID)", requiresArg: true })
-    .option("sha", { type: "string", describe: "The commit the status is set on (default: the pull request's head from the CI event, else HEAD)", requiresArg: true })
+    .option("forge-repo", {
+      type: "string",
+      describe: "owner/name, or GitLab's project ID or path (default: $GITHUB_REPOSITORY, $CI_PROJECT_ID)",
+      requiresArg: true,
+    })
+    .option("sha", {
+      type: "string",
+      describe: "The commit the status is set on (default: the pull request's head from the CI event, else HEAD)",
+      requiresArg: true,
+    })
     .option("target-url", { type: "string", describe: "The link of the commit status (default: the CI job's URL)", requiresArg: true });
 
 export const withPreviewForge = <T>(y: Argv<T>) =>
   withForgeTarget(y)
-    .option("comment", { type: "boolean", describe: "Post the report as the pull request's one pulumi-gitops comment, updated on every push" })
+    .option("comment", {
+      type: "boolean",
+      describe: "Post the report as the pull request's one pulumi-gitops comment, updated on every push",
+    })
     .option("status", { type: "boolean", describe: "Set the commit status pulumi-gitops/preview on the pull request's head" })
-    .option("pr", { type: "string", requiresArg: true, coerce: wholeNumber("pr", 1, 42), describe: "The pull (merge) request number (default: from $GITHUB_EVENT_PATH, $CI_MERGE_REQUEST_IID)" })
-    .option("full-report-url", { type: "string", describe: "Where the full report is (a job artifact), linked when the comment has to be cut", requiresArg: true })
+    .option("pr", {
+      type: "string",
+      requiresArg: true,
+      coerce: wholeNumber("pr", 1, 42),
+      describe: "The pull (merge) request number (default: from $GITHUB_EVENT_PATH, $CI_MERGE_REQUEST_IID)",
+    })
+    .option("full-report-url", {
+      type: "string",
+      describe: "Where the full report is (a job artifact), linked when the comment has to be cut",
+      requiresArg: true,
+    })
     .option("comment-max-chars", {
       type: "string",
       requiresArg: true,
@@ -105,15 +125,21 @@ const positive = (n: unknown) => (typeof n === "number" && Number.isInteger(n) &
 export function resolveTarget(a: ForgeArgs, env: NodeJS.ProcessEnv, o: { needPr: boolean }): ForgeTarget {
   const kind = a.forge ?? detectKind(env);
   if (!kind) {
-    throw usageError("cannot tell which forge to report to: no CI environment detected", `pass --forge ${FORGES.join("|")} with --forge-url and --forge-repo`);
+    throw usageError(
+      "cannot tell which forge to report to: no CI environment detected",
+      `pass --forge ${FORGES.join("|")} with --forge-url and --forge-repo`,
+    );
   }
   const name = FORGE_NAMES[kind];
   const gitlab = kind === "gitlab";
-  const apiUrl = a["forge-url"] ?? (gitlab ? env.CI_API_V4_URL : (env.GITHUB_API_URL ?? (kind === "github" ? "https://api.github.com" : undefined)));
+  const apiUrl =
+    a["forge-url"] ?? (gitlab ? env.CI_API_V4_URL : (env.GITHUB_API_URL ?? (kind === "github" ? "https://api.github.com" : undefined)));
   if (!apiUrl) throw usageError(`no API URL for ${name}`, `pass --forge-url (for Gitea: https://<host>/api/v1)`);
   const repo = a["forge-repo"] ?? (gitlab ? env.CI_PROJECT_ID : env.GITHUB_REPOSITORY);
-  if (!repo) throw usageError(`no repository to report to on ${name}`, `pass --forge-repo ${gitlab ? "<project ID or path>" : "<owner>/<name>"}`);
-  if (!gitlab && !/^[^/\s]+\/[^/\s]+$/.test(repo)) throw usageError(`--forge-repo '${repo}' is not <owner>/<name>`, "for example --forge-repo acme/infra");
+  if (!repo)
+    throw usageError(`no repository to report to on ${name}`, `pass --forge-repo ${gitlab ? "<project ID or path>" : "<owner>/<name>"}`);
+  if (!gitlab && !/^[^/\s]+\/[^/\s]+$/.test(repo))
+    throw usageError(`--forge-repo '${repo}' is not <owner>/<name>`, "for example --forge-repo acme/infra");
   const tokenVar = TOKEN_VARS[kind].find((v) => env[v]);
   if (!tokenVar) {
     throw usageError(
@@ -134,7 +160,10 @@ export function resolveTarget(a: ForgeArgs, env: NodeJS.ProcessEnv, o: { needPr:
     );
   }
   const sha = a.sha ?? (gitlab ? env.CI_MERGE_REQUEST_SOURCE_BRANCH_SHA || undefined : event.pull_request?.head?.sha);
-  const runUrl = env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID ? `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}` : undefined;
+  const runUrl =
+    env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID
+      ? `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`
+      : undefined;
   const targetUrl = a["target-url"] ?? (gitlab ? env.CI_JOB_URL : runUrl);
   return { kind, apiUrl: apiUrl.replace(/\/+$/, ""), token: env[tokenVar]!, repo, pr, sha, targetUrl };
 }

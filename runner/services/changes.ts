@@ -41,7 +41,14 @@ const PROGRAM_SETTINGS = ["Pulumi.yaml", "tsconfig.json", "package.json", "packa
 export async function programFiles(repoDir: string, commit: string): Promise<Set<string>> {
   const tree = new Set(await git.filesAt(repoDir, commit));
   if (!tree.has("Pulumi.yaml")) return new Set();
-  const dirs = new Set([...tree].flatMap((f) => f.split("/").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("/"))));
+  const dirs = new Set(
+    [...tree].flatMap((f) =>
+      f
+        .split("/")
+        .slice(0, -1)
+        .map((_, i, parts) => parts.slice(0, i + 1).join("/")),
+    ),
+  );
   const text = new Map<string, string>();
   const load = async (rel: string) => {
     if (!text.has(rel)) text.set(rel, await git.fileAt(repoDir, commit, rel));
@@ -59,7 +66,10 @@ export async function programFiles(repoDir: string, commit: string): Promise<Set
     getCurrentDirectory: () => root,
   };
   const options = tree.has("tsconfig.json")
-    ? ts.convertCompilerOptionsFromJson(ts.parseConfigFileTextToJson("tsconfig.json", await load("tsconfig.json")).config?.compilerOptions ?? {}, root).options
+    ? ts.convertCompilerOptionsFromJson(
+        ts.parseConfigFileTextToJson("tsconfig.json", await load("tsconfig.json")).config?.compilerOptions ?? {},
+        root,
+      ).options
     : {};
   const resolve = (specifier: string, fromRel: string) => {
     const hit = ts.resolveModuleName(specifier, path.join(root, fromRel), options, host).resolvedModule;
@@ -78,7 +88,10 @@ export async function programFiles(repoDir: string, commit: string): Promise<Set
     // import/export ... from, import(), require(): every way a module names another.
     for (const { fileName } of ts.preProcessFile(await load(f), true, true).importedFiles) {
       const target = resolve(fileName, f);
-      if (target && !seen.has(target)) queue.push(target), seen.add(target);
+      if (target && !seen.has(target)) {
+        queue.push(target);
+        seen.add(target);
+      }
     }
   }
   return files;

@@ -40,7 +40,10 @@ export async function installDependencies(log: Logger, dir: string, reuse: strin
   try {
     await run("npm", ["ci", "--no-audit", "--no-fund", "--prefer-offline"], { cwd: dir, maxBuffer: 64 * 1024 * 1024, signal });
   } catch (err) {
-    throw new GitopsError(`cannot install the dependencies of ${dir}: ${(err as { stderr?: string }).stderr?.trim().split("\n").slice(-3).join(" ") ?? String(err)}`, "check that the commit's package-lock.json installs (`npm ci` in a checkout of it); fix it in a new commit or choose another one");
+    throw new GitopsError(
+      `cannot install the dependencies of ${dir}: ${(err as { stderr?: string }).stderr?.trim().split("\n").slice(-3).join(" ") ?? String(err)}`,
+      "check that the commit's package-lock.json installs (`npm ci` in a checkout of it); fix it in a new commit or choose another one",
+    );
   }
   return false;
 }

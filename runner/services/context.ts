@@ -39,7 +39,11 @@ export const LOCAL_DIR = ".pulumi-gitops";
 export function gitTimeoutMs(env: NodeJS.ProcessEnv): number {
   const text = env.GITOPS_GIT_TIMEOUT ?? DEFAULT_NETWORK_TIMEOUT;
   const ms = durationMs(text);
-  if (!ms) throw usageError(`GITOPS_GIT_TIMEOUT '${text}' is not a duration longer than zero`, "write it like 30s, 5m or 1h30m (a bare number is seconds), or unset it for the default of " + DEFAULT_NETWORK_TIMEOUT);
+  if (!ms)
+    throw usageError(
+      `GITOPS_GIT_TIMEOUT '${text}' is not a duration longer than zero`,
+      "write it like 30s, 5m or 1h30m (a bare number is seconds), or unset it for the default of " + DEFAULT_NETWORK_TIMEOUT,
+    );
   return ms;
 }
 

@@ -25,7 +25,10 @@ const remoteGit = (dir: string | undefined, o: NetworkOptions): SimpleGit =>
 /** Thrown when a remote did not answer within the timeout. */
 export class GitTimeoutError extends GitopsError {
   constructor(what: string, timeoutMs: number) {
-    super(`${what}: the remote did not answer within ${+(timeoutMs / 1000).toFixed(1)}s`, "check that the git server is up and reachable from here; a large repository on a slow link may need a longer GITOPS_GIT_TIMEOUT (e.g. 10m)");
+    super(
+      `${what}: the remote did not answer within ${+(timeoutMs / 1000).toFixed(1)}s`,
+      "check that the git server is up and reachable from here; a large repository on a slow link may need a longer GITOPS_GIT_TIMEOUT (e.g. 10m)",
+    );
     this.name = "GitTimeoutError";
   }
 }
@@ -49,7 +52,10 @@ export async function repoRoot(dir: string): Promise<string> {
   try {
     return await git(dir).revparse(["--show-toplevel"]);
   } catch {
-    throw new GitopsError(`${dir} is not inside a git repository`, "run gitops from a clone of your infrastructure repository, or pass --repo <path>");
+    throw new GitopsError(
+      `${dir} is not inside a git repository`,
+      "run gitops from a clone of your infrastructure repository, or pass --repo <path>",
+    );
   }
 }
 
@@ -74,7 +80,11 @@ export async function resolveCommit(dir: string, rev: string): Promise<string | 
 
 export async function requireCommit(dir: string, rev: string, what: string): Promise<string> {
   const commit = await resolveCommit(dir, rev);
-  if (!commit) throw new GitopsError(`${what} '${rev}' does not name a commit in ${dir}`, "check the name with `git log --oneline --all`, or fetch it first");
+  if (!commit)
+    throw new GitopsError(
+      `${what} '${rev}' does not name a commit in ${dir}`,
+      "check the name with `git log --oneline --all`, or fetch it first",
+    );
   return commit;
 }
 
@@ -134,7 +144,12 @@ export async function fetchRemoteTip(dir: string, remote: string, branch: string
   try {
     await remoteGit(dir, o).fetch(remote, branch);
   } catch (err) {
-    throw networkError(err, `cannot fetch ${branch} from the remote '${remote}'`, o, (message) => new GitopsError(message, "check the remote's URL and credentials (`git remote -v`), or pass --remote to name another"));
+    throw networkError(
+      err,
+      `cannot fetch ${branch} from the remote '${remote}'`,
+      o,
+      (message) => new GitopsError(message, "check the remote's URL and credentials (`git remote -v`), or pass --remote to name another"),
+    );
   }
   return requireCommit(dir, `refs/remotes/${remote}/${branch}`, "remote branch");
 }
@@ -145,8 +160,16 @@ export async function requireUndiverged(dir: string, remote: string, branch: str
   if (head === tip) return;
   const behind = await countCommits(dir, head, tip);
   const ahead = await countCommits(dir, tip, head);
-  const state = ahead && behind ? `diverged from ${remote}/${branch} (${ahead} ahead, ${behind} behind)` : ahead ? `${ahead} commit(s) ahead of ${remote}/${branch}` : `${behind} commit(s) behind ${remote}/${branch}`;
-  throw refused(`HEAD ${head.slice(0, 7)} is ${state}`, `apply deploys exactly what ${remote}/${branch} holds: run \`git pull --ff-only ${remote} ${branch}\` (or push your commits through a pull request) and try again`);
+  const state =
+    ahead && behind
+      ? `diverged from ${remote}/${branch} (${ahead} ahead, ${behind} behind)`
+      : ahead
+        ? `${ahead} commit(s) ahead of ${remote}/${branch}`
+        : `${behind} commit(s) behind ${remote}/${branch}`;
+  throw refused(
+    `HEAD ${head.slice(0, 7)} is ${state}`,
+    `apply deploys exactly what ${remote}/${branch} holds: run \`git pull --ff-only ${remote} ${branch}\` (or push your commits through a pull request) and try again`,
+  );
 }
 
 export async function addWorktree(dir: string, path: string, commit: string): Promise<void> {
@@ -171,7 +194,13 @@ export async function cloneBranch(url: string, dir: string, remote: string, bran
   try {
     await remoteGit(undefined, o).clone(url, dir, ["--origin", remote, "--branch", branch, "--single-branch"]);
   } catch (err) {
-    throw networkError(err, `cannot clone branch '${branch}' of ${url}`, o, (message) => new GitopsError(message, "check the URL, the branch name and the git credentials (`git ls-remote <url>` from the agent's host)"));
+    throw networkError(
+      err,
+      `cannot clone branch '${branch}' of ${url}`,
+      o,
+      (message) =>
+        new GitopsError(message, "check the URL, the branch name and the git credentials (`git ls-remote <url>` from the agent's host)"),
+    );
   }
 }
 

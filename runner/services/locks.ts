@@ -67,7 +67,10 @@ export async function unlock(ctx: Context, name: string, gone: string[]): Promis
   const now = ctx.now();
   const alive = holders.filter(runsHere);
   if (alive.length) {
-    throw refused(`stack ${name} is locked by a process that is running on this machine: ${alive.map((h) => describe(h, now)).join("; ")}`, `wait for it to finish, or stop it (Ctrl-C, or \`kill -TERM ${alive[0].pid}\`) and let it release the lock; unlock clears only the locks of processes that are gone`);
+    throw refused(
+      `stack ${name} is locked by a process that is running on this machine: ${alive.map((h) => describe(h, now)).join("; ")}`,
+      `wait for it to finish, or stop it (Ctrl-C, or \`kill -TERM ${alive[0].pid}\`) and let it release the lock; unlock clears only the locks of processes that are gone`,
+    );
   }
   const unconfirmed = holders.filter((h) => !gone.includes(holderId(h)));
   if (unconfirmed.length) {

@@ -99,7 +99,8 @@ export async function exportState(stack: Stack, backupDir: string): Promise<Depl
   } catch (err) {
     throw new UnreadableStateError(stack.name, `the export is not valid JSON (${(err as Error).message})`, backupDir);
   }
-  if (!state || typeof state.deployment !== "object" || typeof state.version !== "number") throw new UnreadableStateError(stack.name, "the export is not a deployment", backupDir);
+  if (!state || typeof state.deployment !== "object" || typeof state.version !== "number")
+    throw new UnreadableStateError(stack.name, "the export is not a deployment", backupDir);
   return state;
 }
 
@@ -136,7 +137,10 @@ export async function backupState(stack: Stack, dir: string, commit: string, now
     privateDir(dir, path.dirname(file));
     writePrivateFile(file, JSON.stringify({ ...state, gitops: record }, null, 2));
   } catch (err) {
-    throw new GitopsError(`cannot save the state backup of stack ${stack.name} to ${file}: ${(err as Error).message}`, "nothing was deployed; free space or fix the permissions of the backup directory (GITOPS_BACKUP_DIR), then run again");
+    throw new GitopsError(
+      `cannot save the state backup of stack ${stack.name} to ${file}: ${(err as Error).message}`,
+      "nothing was deployed; free space or fix the permissions of the backup directory (GITOPS_BACKUP_DIR), then run again",
+    );
   }
   return { file, state };
 }

@@ -174,9 +174,21 @@ export function summaryLine(r: StackResult): string {
   const n = r.counts;
   const done = r.operation === "update" || r.operation === "refresh";
   const verb = (n: number, future: string, past: string) => n && `${n} ${done ? past : "to " + future}`;
-  const changed = [verb(n.create, "create", "created"), verb(n.update, "update", "updated"), verb(n.replace, "replace", "replaced"), verb(n.delete, "delete", "deleted")].filter(Boolean);
+  const changed = [
+    verb(n.create, "create", "created"),
+    verb(n.update, "update", "updated"),
+    verb(n.replace, "replace", "replaced"),
+    verb(n.delete, "delete", "deleted"),
+  ].filter(Boolean);
   const none = r.operation === "drift" ? "no drift" : "no changes";
   const parts = r.operation === "drift" && changed.length ? [`drift in ${r.changes.length} resource(s)`] : changed;
-  const what = r.status === "failed" ? `failed: ${r.error?.split("\n")[0] ?? "see above"}` : r.status === "skipped" ? `skipped: ${r.reason}` : parts.length ? parts.join(", ") : none;
+  const what =
+    r.status === "failed"
+      ? `failed: ${r.error?.split("\n")[0] ?? "see above"}`
+      : r.status === "skipped"
+        ? `skipped: ${r.reason}`
+        : parts.length
+          ? parts.join(", ")
+          : none;
   return `${r.stack}: ${what} (${(r.durationMs / 1000).toFixed(1)}s)`;
 }

@@ -59,7 +59,10 @@ const schema = {
             type: "object",
             additionalProperties: false,
             required: ["match", "stacks"],
-            properties: { match: { ...globs, minItems: 1 }, stacks: { type: "array", minItems: 1, items: { type: "string", minLength: 1 } } },
+            properties: {
+              match: { ...globs, minItems: 1 },
+              stacks: { type: "array", minItems: 1, items: { type: "string", minLength: 1 } },
+            },
           },
         },
       },
@@ -85,13 +88,24 @@ export function loadRules(repoDir: string): Rules {
   } catch (err) {
     if (!(err instanceof YAMLParseError)) throw err;
     const at = err.linePos ? `:${err.linePos[0].line}:${err.linePos[0].col}` : "";
-    throw new GitopsError(`${RULES_FILE}${at}: not valid YAML: ${err.message.split("\n")[0].replace(/ at line \d+, column \d+:$/, "")}`, "fix the file's syntax; every key is optional");
+    throw new GitopsError(
+      `${RULES_FILE}${at}: not valid YAML: ${err.message.split("\n")[0].replace(/ at line \d+, column \d+:$/, "")}`,
+      "fix the file's syntax; every key is optional",
+    );
   }
   if (!validate(doc)) {
     const problems = (validate.errors ?? []).map((e) => `  ${RULES_FILE}: ${describe(e)}`);
-    throw new GitopsError(`${RULES_FILE} is invalid:\n${problems.join("\n")}`, "see the README's 'Runner rules' section for the keys and their meaning");
+    throw new GitopsError(
+      `${RULES_FILE} is invalid:\n${problems.join("\n")}`,
+      "see the README's 'Runner rules' section for the keys and their meaning",
+    );
   }
-  const d = doc as { protectedBranch?: string; remote?: string; order?: string[]; paths?: { program?: string[]; ignore?: string[]; rules?: PathRule[] } };
+  const d = doc as {
+    protectedBranch?: string;
+    remote?: string;
+    order?: string[];
+    paths?: { program?: string[]; ignore?: string[]; rules?: PathRule[] };
+  };
   return {
     protectedBranch: d.protectedBranch ?? DEFAULT_RULES.protectedBranch,
     remote: d.remote ?? DEFAULT_RULES.remote,

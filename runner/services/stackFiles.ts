@@ -22,8 +22,17 @@ export interface RestoreOutcome {
 /** The newest backup of `stack` (backup names start with their time). */
 function newestBackup(backupDir: string, stack: string): string {
   const dir = path.join(backupDir, stack);
-  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort() : [];
-  if (!files.length) throw new GitopsError(`there is no backup of stack ${stack} in ${dir}`, "name one with --file <backup>; gitops saves one before every update it makes (GITOPS_BACKUP_DIR moves them)");
+  const files = fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith(".json"))
+        .sort()
+    : [];
+  if (!files.length)
+    throw new GitopsError(
+      `there is no backup of stack ${stack} in ${dir}`,
+      "name one with --file <backup>; gitops saves one before every update it makes (GITOPS_BACKUP_DIR moves them)",
+    );
   return path.join(dir, files[files.length - 1]);
 }
 
@@ -33,10 +42,16 @@ function readBackup(file: string): { state: Deployment; record?: BackupRecord } 
   try {
     parsed = JSON.parse(fs.readFileSync(file, "utf8"));
   } catch (err) {
-    throw usageError(`cannot read the backup ${file}: ${(err as Error).message}`, "pass a file that gitops saved (in .pulumi-gitops/backups/<stack>/) or that `pulumi stack export` wrote");
+    throw usageError(
+      `cannot read the backup ${file}: ${(err as Error).message}`,
+      "pass a file that gitops saved (in .pulumi-gitops/backups/<stack>/) or that `pulumi stack export` wrote",
+    );
   }
   if (!parsed || typeof parsed.deployment !== "object" || typeof parsed.version !== "number") {
-    throw usageError(`${file} is not a state export`, "pass a file that gitops saved (in .pulumi-gitops/backups/<stack>/) or that `pulumi stack export` wrote");
+    throw usageError(
+      `${file} is not a state export`,
+      "pass a file that gitops saved (in .pulumi-gitops/backups/<stack>/) or that `pulumi stack export` wrote",
+    );
   }
   const { gitops: record, ...state } = parsed;
   return { state, record };
@@ -50,7 +65,11 @@ export async function restore(ctx: Context, name: string, file?: string): Promis
   selectStacks(discoverStacks(ctx.repo, ctx.rules), [name]);
   const backup = file ? path.resolve(file) : newestBackup(ctx.backupDir, name);
   const { state, record } = readBackup(backup);
-  if (record && record.stack !== name) throw usageError(`${backup} is a backup of stack ${record.stack}, not ${name}`, `restore it with --stack ${record.stack}, or name a backup of ${name}`);
+  if (record && record.stack !== name)
+    throw usageError(
+      `${backup} is a backup of stack ${record.stack}, not ${name}`,
+      `restore it with --stack ${record.stack}, or name a backup of ${name}`,
+    );
   const stack = await openStack(ctx.engine, ctx.repo, name, true);
   await importState(stack, state);
   const now = ctx.now();
@@ -78,20 +97,30 @@ export interface InitOutcome {
 export async function initStack(ctx: Context, name: string): Promise<InitOutcome> {
   const rel = stackFileName(name);
   const file = path.join(ctx.repo, rel);
-  if (!fs.existsSync(file)) throw usageError(`there is no ${rel}`, "write the stack's file first (copy stacks/Pulumi.dev.yaml and adapt it; config/README.md lists the keys), then run init-stack again");
+  if (!fs.existsSync(file))
+    throw usageError(
+      `there is no ${rel}`,
+      "write the stack's file first (copy stacks/Pulumi.dev.yaml and adapt it; config/README.md lists the keys), then run init-stack again",
+    );
   checkStackFiles(ctx.repo, [name]);
   const stack = await openStack(ctx.engine, ctx.repo, name, true);
   const state = await exportState(stack, ctx.backupDir);
   const provider = (state.deployment as { secrets_providers?: { type?: string; state?: { salt?: string } } }).secrets_providers;
   if (provider?.type !== "passphrase" || !provider.state?.salt) {
-    throw new GitopsError(`stack ${name} uses the '${provider?.type ?? "service"}' secrets provider, not a passphrase: there is no salt to write`, "its file needs no encryptionsalt: line; `gitops pulumi -- config set --secret` encrypts values with its provider");
+    throw new GitopsError(
+      `stack ${name} uses the '${provider?.type ?? "service"}' secrets provider, not a passphrase: there is no salt to write`,
+      "its file needs no encryptionsalt: line; `gitops pulumi -- config set --secret` encrypts values with its provider",
+    );
   }
   const text = fs.readFileSync(file, "utf8");
   const line = `encryptionsalt: ${provider.state.salt}`;
   const current = /^encryptionsalt:.*$/m.exec(text)?.[0];
   if (current?.trim() === line) return { file: rel, written: false };
   if (current) {
-    throw new GitopsError(`${rel} has another encryptionsalt than stack ${name} in the backend`, `its secure: values were made for another stack or passphrase: remove the encryptionsalt: line and those values, run \`gitops init-stack ${name}\` again, and set them again with \`gitops pulumi -- config set --secret --stack ${name} ...\``);
+    throw new GitopsError(
+      `${rel} has another encryptionsalt than stack ${name} in the backend`,
+      `its secure: values were made for another stack or passphrase: remove the encryptionsalt: line and those values, run \`gitops init-stack ${name}\` again, and set them again with \`gitops pulumi -- config set --secret --stack ${name} ...\``,
+    );
   }
   fs.writeFileSync(file, `${line}\n${text}`);
   return { file: rel, written: true };
@@ -133,7 +162,11 @@ export async function runPulumi(ctx: Context, args: string[], env: NodeJS.Proces
   const stack = stackArgument(args);
   if (stack !== undefined) guardPassphrase(runnerEnv, ctx.repo, stack);
   const bin = path.join(ctx.engine.engineDir, "bin", "pulumi");
-  if (!fs.existsSync(bin)) throw new GitopsError(`no Pulumi engine at ${ctx.engine.engineDir}`, "run `npm run engine` (provision/pulumi-engine.sh) to install or build it, or set PULUMI_GITOPS_ENGINE to an engine directory");
+  if (!fs.existsSync(bin))
+    throw new GitopsError(
+      `no Pulumi engine at ${ctx.engine.engineDir}`,
+      "run `npm run engine` (provision/pulumi-engine.sh) to install or build it, or set PULUMI_GITOPS_ENGINE to an engine directory",
+    );
   const child = spawn(bin, args, { cwd: ctx.repo, env: { ...env, ...runnerEnv }, stdio: "inherit" });
   return new Promise((resolve, reject) => {
     child.on("error", reject);

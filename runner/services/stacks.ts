@@ -36,7 +36,10 @@ export function selectStacks(all: string[], requested: string[] | undefined): st
   if (!requested?.length) return all;
   const unknown = requested.filter((s) => !all.includes(s));
   if (unknown.length) {
-    throw usageError(`unknown stack${unknown.length > 1 ? "s" : ""}: ${unknown.join(", ")}`, `the stacks are ${all.join(", ") || "(none)"}: one stacks/Pulumi.<name>.yaml per stack`);
+    throw usageError(
+      `unknown stack${unknown.length > 1 ? "s" : ""}: ${unknown.join(", ")}`,
+      `the stacks are ${all.join(", ") || "(none)"}: one stacks/Pulumi.<name>.yaml per stack`,
+    );
   }
   return all.filter((s) => requested.includes(s));
 }

@@ -109,7 +109,10 @@ function pulumiCommand(engineDir: string): Promise<PulumiCommand> {
   let cmd = commands.get(engineDir);
   if (!cmd) {
     if (!fs.existsSync(path.join(engineDir, "bin", "pulumi"))) {
-      throw new GitopsError(`no Pulumi engine at ${engineDir}`, "run `npm run engine` (provision/pulumi-engine.sh) to install or build it, or set PULUMI_GITOPS_ENGINE to an engine directory");
+      throw new GitopsError(
+        `no Pulumi engine at ${engineDir}`,
+        "run `npm run engine` (provision/pulumi-engine.sh) to install or build it, or set PULUMI_GITOPS_ENGINE to an engine directory",
+      );
     }
     cmd = PulumiCommand.get({ root: engineDir });
     commands.set(engineDir, cmd);
@@ -301,7 +304,13 @@ function markSecrets(v: unknown, mark: string): unknown {
 function changedSecrets(before: unknown, after: unknown): PropertyChange[] {
   const at = outputDiffs(markSecrets(before, "\u0000old-secret"), markSecrets(after, "\u0000new-secret"));
   const changed = at.length === 1 ? "[secret, changed]" : "[secret, one of these changed]";
-  return at.map((d) => ({ path: d.path, kind: d.kind, before: d.before === undefined ? undefined : "[secret]", after: d.after === undefined ? undefined : changed, secret: true }));
+  return at.map((d) => ({
+    path: d.path,
+    kind: d.kind,
+    before: d.before === undefined ? undefined : "[secret]",
+    after: d.after === undefined ? undefined : changed,
+    secret: true,
+  }));
 }
 
 /** Reads `a.b[0].c` or `a["x.y"]` out of an object; the engine's detailed diff uses such paths. */
@@ -315,7 +324,8 @@ export function valueAt(obj: unknown, p: string): unknown {
   return cur;
 }
 
-const PLAIN = /<\{%[^%]*%\}>|\u001b\[[0-9;]*m/g;
+// The engine's colour tags (`<{%bold%}>`) and ANSI colour codes.
+const PLAIN = new RegExp(String.raw`<\{%[^%]*%\}>|\x1b\[[0-9;]*m`, "g");
 const REPLACE_PARTS = new Set<OpType>(["create-replacement", "delete-replaced", "discard-replaced", "import-replacement"]);
 const COUNTED: Partial<Record<OpType, keyof ChangeCounts>> = {
   create: "create",
@@ -373,7 +383,8 @@ export class EventCollector {
       after: maskSecrets(valueAt(after, p)),
     }));
     // Without a detailed diff the engine still names the changed top-level keys.
-    for (const k of m.detailedDiff ? [] : (m.diffs ?? [])) diffs.push({ path: k, kind: m.op, before: maskSecrets(valueAt(before, k)), after: maskSecrets(valueAt(after, k)) });
+    for (const k of m.detailedDiff ? [] : (m.diffs ?? []))
+      diffs.push({ path: k, kind: m.op, before: maskSecrets(valueAt(before, k)), after: maskSecrets(valueAt(after, k)) });
     this.changes.push({ urn: m.urn, type: m.type, name, op: m.op, diffs });
     if (this.operation === "update") this.log.info(`${m.op} ${m.type} ${name}`);
     else this.log.debug(`${m.op} ${m.type} ${name}`);
@@ -396,7 +407,9 @@ export class EventCollector {
     if (op === "same") return;
     const name = m.urn.split("::").pop() ?? m.urn;
     this.changes.push({ urn: m.urn, type: m.type, name, op, diffs });
-    this.log.info(`${op === "delete" ? "gone" : "changed"}: ${m.type} ${name}${diffs.length ? ` (${diffs.map((d) => d.path).join(", ")})` : ""}`);
+    this.log.info(
+      `${op === "delete" ? "gone" : "changed"}: ${m.type} ${name}${diffs.length ? ` (${diffs.map((d) => d.path).join(", ")})` : ""}`,
+    );
   }
 }
 
@@ -442,21 +455,31 @@ export function lockHolders(message: string): LockHolder[] {
 /** Maps the Automation API's failures to errors a user can act on; anything else passes through. */
 export function engineError(err: unknown, stack: string): unknown {
   if (err instanceof GitopsError) return err;
-  if (err instanceof ConcurrentUpdateError || (err instanceof CliError && /currently locked/.test(err.stderr))) return new StackLockedError(stack, lockHolders(err.message));
+  if (err instanceof ConcurrentUpdateError || (err instanceof CliError && /currently locked/.test(err.stderr)))
+    return new StackLockedError(stack, lockHolders(err.message));
   if (err instanceof StackNotFoundError) {
-    return new GitopsError(`stack ${stack} was not found in the backend`, "it is created by the first apply of its stacks/Pulumi.<env>.yaml; check --backend if you expected it to exist");
+    return new GitopsError(
+      `stack ${stack} was not found in the backend`,
+      "it is created by the first apply of its stacks/Pulumi.<env>.yaml; check --backend if you expected it to exist",
+    );
   }
   if (err instanceof CommandError) {
     const text = err.message;
     const plugin = /no resource plugin '(?:pulumi-resource-)?([\w-]+)' found[^\n]*?(v?[\d.]+)?(?:\s|$)/.exec(text);
     if (plugin) {
       const version = /at version v?([\d.]+)/.exec(text)?.[1];
-      return new GitopsError(`stack ${stack} needs the '${plugin[1]}' resource plugin${version ? " " + version : ""}, which is not installed`, `install it on a machine with network access: \`pulumi plugin install resource ${plugin[1]}${version ? " " + version : ""}\` (with PULUMI_HOME set to the runner's home), or disable that target in stacks/Pulumi.${stack}.yaml`);
+      return new GitopsError(
+        `stack ${stack} needs the '${plugin[1]}' resource plugin${version ? " " + version : ""}, which is not installed`,
+        `install it on a machine with network access: \`pulumi plugin install resource ${plugin[1]}${version ? " " + version : ""}\` (with PULUMI_HOME set to the runner's home), or disable that target in stacks/Pulumi.${stack}.yaml`,
+      );
     }
   }
   if (err instanceof CommandError || err instanceof CliError) {
     if (/incorrect passphrase|passphrase must be set/i.test(err.message)) {
-      return new GitopsError(`cannot decrypt the secrets of stack ${stack}`, "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the passphrase the stack was created with");
+      return new GitopsError(
+        `cannot decrypt the secrets of stack ${stack}`,
+        "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the passphrase the stack was created with",
+      );
     }
   }
   return err;
@@ -469,13 +492,18 @@ export function engineError(err: unknown, stack: string): unknown {
 function unwrapErrorList(message: string): string {
   const list = /^\d+ errors? occurred:\s*\n([\s\S]*)$/.exec(message);
   if (!list) return message;
-  const reasons = list[1].split(/\n\s*\* /).map((x) => x.replace(/^\s*\* /, "").trim()).filter(Boolean);
+  const reasons = list[1]
+    .split(/\n\s*\* /)
+    .map((x) => x.replace(/^\s*\* /, "").trim())
+    .filter(Boolean);
   return reasons.length === 1 ? reasons[0] : reasons.map((x) => `* ${x}`).join("\n");
 }
 
 /** The error text of a failed operation, its reason first, without the CLI's noise. */
 export function failureText(err: unknown, diagnostics: Diagnostic[]): string {
-  const errors = diagnostics.filter((d) => d.severity === "error").map((d) => (d.resource ? `${d.resource}: ` : "") + unwrapErrorList(d.message));
+  const errors = diagnostics
+    .filter((d) => d.severity === "error")
+    .map((d) => (d.resource ? `${d.resource}: ` : "") + unwrapErrorList(d.message));
   if (errors.length) return errors.join("\n");
   const msg = err instanceof Error ? err.message : String(err);
   const stderr = /stderr: ([\s\S]*?)(?:\n\s*err\?:|$)/.exec(msg)?.[1]?.trim();

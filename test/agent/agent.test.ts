@@ -26,7 +26,8 @@ describe("gitops agent", () => {
   let workDir: string;
   let url: string;
   const greeting = () => fs.readFileSync(path.join(workDir, "repo", "target", "greeting.txt"), "utf8");
-  const devCommit = async (a: { status(): Promise<{ stacks: { stack: string; commit?: string }[] }> }) => (await a.status()).stacks.find((s) => s.stack === "dev")?.commit;
+  const devCommit = async (a: { status(): Promise<{ stacks: { stack: string; commit?: string }[] }> }) =>
+    (await a.status()).stacks.find((s) => s.stack === "dev")?.commit;
 
   before(async () => {
     repo = createFileRepo("hello");
@@ -42,7 +43,18 @@ describe("gitops agent", () => {
 
   it("applies each new commit, backs off a broken one, and applies its fix at once", async (t) => {
     const first = repo.git("rev-parse", "HEAD");
-    const agent = await startAgent(t, workDir, ["--repo", url, "--interval", "1s", "--drift-interval", "0", "--backoff-base", "1h", "--backoff-cap", "2h"]);
+    const agent = await startAgent(t, workDir, [
+      "--repo",
+      url,
+      "--interval",
+      "1s",
+      "--drift-interval",
+      "0",
+      "--backoff-base",
+      "1h",
+      "--backoff-cap",
+      "2h",
+    ]);
     assert.equal((await agent.get("/healthz")).status, 200);
     await agent.waitFor("ready after the first sync", async () => (await agent.get("/readyz")).status === 200);
     assert.equal(await devCommit(agent), first);
@@ -69,7 +81,10 @@ describe("gitops agent", () => {
     assert.equal(await agent.metric("gitops_stack_sync_success", { stack: "dev" }), 0);
     assert.equal(await agent.metric("gitops_stack_failures_total", { stack: "dev" }), 1);
     assert.equal(await agent.metric("gitops_agent_syncs_total", { outcome: "failed" }), 1);
-    await agent.waitFor("polls that wait out the backoff", async () => ((await agent.metric("gitops_agent_syncs_total", { outcome: "backoff" })) ?? 0) >= 2);
+    await agent.waitFor(
+      "polls that wait out the backoff",
+      async () => ((await agent.metric("gitops_agent_syncs_total", { outcome: "backoff" })) ?? 0) >= 2,
+    );
     assert.equal(await agent.metric("gitops_stack_failures_total", { stack: "dev" }), 1, "no retry before the backoff ends");
 
     const fixed = push(repo, "fixed", "put the content back");
@@ -85,10 +100,14 @@ describe("gitops agent", () => {
     const families = parseMetrics(await (await agent.get("/metrics")).text());
     const histogram = families.find((f) => f.name === "gitops_stack_update_duration_seconds");
     assert.equal(histogram?.type, "histogram");
-    const count = (result: string) => histogram.samples.find((s) => s.name.endsWith("_count") && s.labels.stack === "dev" && s.labels.result === result)?.value;
+    const count = (result: string) =>
+      histogram.samples.find((s) => s.name.endsWith("_count") && s.labels.stack === "dev" && s.labels.result === result)?.value;
     assert.equal(count("failed"), 1);
     assert.equal(count("succeeded"), 3, "the first commit, its change and the fix");
-    assert.ok(families.some((f) => f.name === "gitops_agent_process_cpu_seconds" && f.type === "counter"), "process metrics, prefixed");
+    assert.ok(
+      families.some((f) => f.name === "gitops_agent_process_cpu_seconds" && f.type === "counter"),
+      "process metrics, prefixed",
+    );
 
     const stopped = await agent.stop("SIGTERM");
     assert.equal(stopped.code, 0, stopped.stderr);
@@ -102,7 +121,16 @@ describe("gitops agent", () => {
     // A mark inside the clone's .git: a new clone would not have it.
     const mark = path.join(workDir, "repo", ".git", "test-mark");
     fs.writeFileSync(mark, "");
-    const agent = await startAgent(t, workDir, ["--repo", url, "--interval", "1h", "--drift-interval", "1s", "--webhook-secret-file", secretFile]);
+    const agent = await startAgent(t, workDir, [
+      "--repo",
+      url,
+      "--interval",
+      "1h",
+      "--drift-interval",
+      "1s",
+      "--webhook-secret-file",
+      secretFile,
+    ]);
     await agent.waitFor("ready", async () => (await agent.get("/readyz")).status === 200);
     assert.ok(fs.existsSync(mark), "the agent resumed with its clone");
     assert.equal(await devCommit(agent), before);
@@ -117,12 +145,18 @@ describe("gitops agent", () => {
     // refused webhooks, a sync they had queued would have run.
     const syncs = await agent.metricSum("gitops_agent_syncs_total");
     const checks = await agent.metricSum("gitops_stack_drift_checks_total", { stack: "dev" });
-    await agent.waitFor("two more drift checks", async () => (await agent.metricSum("gitops_stack_drift_checks_total", { stack: "dev" })) >= checks + 2);
+    await agent.waitFor(
+      "two more drift checks",
+      async () => (await agent.metricSum("gitops_stack_drift_checks_total", { stack: "dev" })) >= checks + 2,
+    );
     assert.equal(await agent.metricSum("gitops_agent_syncs_total"), syncs, "a refused webhook syncs nothing");
     assert.equal((await agent.status()).agent.head, before, "a refused webhook fetches nothing");
 
     assert.equal((await agent.hook(body, "s3cr3t-hook")).status, 202);
-    await agent.waitFor("the pushed commit applied on the webhook, long before the 1h interval", async () => (await devCommit(agent)) === next);
+    await agent.waitFor(
+      "the pushed commit applied on the webhook, long before the 1h interval",
+      async () => (await devCommit(agent)) === next,
+    );
     assert.equal(greeting(), "webhooked");
 
     fs.writeFileSync(path.join(workDir, "repo", "target", "greeting.txt"), "tampered");
@@ -136,7 +170,10 @@ describe("gitops agent", () => {
     assert.equal(greeting(), "tampered");
     const agent = await startAgent(t, workDir, ["--repo", url, "--interval", "1h", "--drift-interval", "1s", "--remediate"]);
     await agent.waitFor("the drift remediated", () => greeting() === "webhooked");
-    await agent.waitFor("the drift gauge back to 0", async () => (await agent.metric("gitops_stack_drifted_resources", { stack: "dev" })) === 0);
+    await agent.waitFor(
+      "the drift gauge back to 0",
+      async () => (await agent.metric("gitops_stack_drifted_resources", { stack: "dev" })) === 0,
+    );
     assert.ok(((await agent.metric("gitops_stack_drift_checks_total", { stack: "dev", result: "remediated" })) ?? 0) >= 1);
     assert.equal((await agent.stop()).code, 0);
   });
@@ -169,7 +206,10 @@ describe("gitops agent", () => {
 
     const before = (await agent.metric("gitops_stack_drift_checks_total", { stack: "dev", result: "remediated" })) ?? 0;
     fs.writeFileSync(path.join(clone, "target", "greeting.txt"), "tampered while pinned");
-    await agent.waitFor("the drift remediated to the pinned commit", async () => ((await agent.metric("gitops_stack_drift_checks_total", { stack: "dev", result: "remediated" })) ?? 0) > before);
+    await agent.waitFor(
+      "the drift remediated to the pinned commit",
+      async () => ((await agent.metric("gitops_stack_drift_checks_total", { stack: "dev", result: "remediated" })) ?? 0) > before,
+    );
     assert.equal(greeting(), pinned);
     const served = (await agent.status()).stacks;
     assert.equal(served[0].commit, target);

@@ -30,17 +30,25 @@ describe("agent: failures outside the engine", () => {
   it("a remote that never answers: the clone times out, backs off, shows in /status and the metrics; the agent stays responsive", async (t) => {
     const url = silent.url("infra.git");
     const before = silent.connections();
-    const agent = await startAgent(t, workDir, ["--repo", url, "--interval", "1s", "--drift-interval", "0", ...HOUR_BACKOFF], { GITOPS_GIT_TIMEOUT: "1s" });
+    const agent = await startAgent(t, workDir, ["--repo", url, "--interval", "1s", "--drift-interval", "0", ...HOUR_BACKOFF], {
+      GITOPS_GIT_TIMEOUT: "1s",
+    });
     await agent.waitFor("the failed clone reported", async () => (await agent.status()).agent.failure !== undefined);
     const { failure } = (await agent.status()).agent;
     assert.equal(failure!.commit, undefined, "no commit is known yet");
     assert.equal(failure!.attempts, 1);
-    assert.match(failure!.error, new RegExp(`^cannot clone branch 'main' of ${url}: the remote did not answer within 1s\\n.*GITOPS_GIT_TIMEOUT`));
+    assert.match(
+      failure!.error,
+      new RegExp(`^cannot clone branch 'main' of ${url}: the remote did not answer within 1s\\n.*GITOPS_GIT_TIMEOUT`),
+    );
     assert.equal(await agent.metric("gitops_agent_fetch_failures_total"), 1);
     assert.equal(await agent.metric("gitops_agent_syncs_total", { outcome: "failed" }), 1);
     assert.equal(await agent.metric("gitops_agent_backoff_seconds"), 3600);
 
-    await agent.waitFor("polls that wait out the backoff", async () => ((await agent.metric("gitops_agent_syncs_total", { outcome: "backoff" })) ?? 0) >= 2);
+    await agent.waitFor(
+      "polls that wait out the backoff",
+      async () => ((await agent.metric("gitops_agent_syncs_total", { outcome: "backoff" })) ?? 0) >= 2,
+    );
     assert.equal(silent.connections() - before, 1, "the remote is not asked again before the backoff ends");
     assert.equal(await agent.metric("gitops_agent_fetch_failures_total"), 1);
     assert.equal((await agent.get("/healthz")).status, 200);
@@ -56,7 +64,12 @@ describe("agent: failures outside the engine", () => {
 
   it("SIGTERM during a git call that hangs ends it at once: the agent exits 0 without waiting for the timeout", async (t) => {
     const before = silent.connections();
-    const agent = await startAgent(t, workDir, ["--repo", silent.url("infra.git"), "--interval", "1h", "--drift-interval", "0", "--shutdown-timeout", "1h"], { GITOPS_GIT_TIMEOUT: "1h" });
+    const agent = await startAgent(
+      t,
+      workDir,
+      ["--repo", silent.url("infra.git"), "--interval", "1h", "--drift-interval", "0", "--shutdown-timeout", "1h"],
+      { GITOPS_GIT_TIMEOUT: "1h" },
+    );
     await agent.waitFor("the clone connected", () => silent.connections() > before);
     assert.equal((await agent.get("/healthz")).status, 200, "responsive while git waits");
     const stopped = await agent.stop("SIGTERM");
@@ -87,7 +100,10 @@ describe("agent: failures outside the engine", () => {
       assert.equal(state.lastSync?.outcome, "failed");
       assert.equal(await agent.metric("gitops_agent_syncs_total", { outcome: "failed" }), 1);
       assert.equal(await agent.metric("gitops_agent_backoff_seconds"), 3600);
-      await agent.waitFor("polls that wait out the backoff", async () => ((await agent.metric("gitops_agent_syncs_total", { outcome: "backoff" })) ?? 0) >= 2);
+      await agent.waitFor(
+        "polls that wait out the backoff",
+        async () => ((await agent.metric("gitops_agent_syncs_total", { outcome: "backoff" })) ?? 0) >= 2,
+      );
       assert.equal(await agent.metric("gitops_agent_syncs_total", { outcome: "failed" }), 1, "no retry before the backoff ends");
       assert.equal((await agent.stop()).code, 0);
     });
@@ -95,14 +111,27 @@ describe("agent: failures outside the engine", () => {
     it("refuses, inside a pod, state that would live only in the pod; --persistent-state or a shared backend lets it run", async (t) => {
       const pod = { KUBERNETES_SERVICE_HOST: "10.96.0.1" };
       for (const extra of [[], ["--backend", `file://${workDir}/state`]]) {
-        const out = await startCli(os.tmpdir(), ["agent", "--repo", repo.origin, "--work-dir", workDir, "--listen", "127.0.0.1:0", ...extra], pod).done;
+        const out = await startCli(
+          os.tmpdir(),
+          ["agent", "--repo", repo.origin, "--work-dir", workDir, "--listen", "127.0.0.1:0", ...extra],
+          pod,
+        ).done;
         assert.equal(out.code, 3, out.stderr);
         assert.match(out.stderr, /^error: inside a Kubernetes pod, the agent's state would live in .*lost with the pod/m);
         assert.match(out.stderr, /^hint: keep the state in a shared backend .*--persistent-state$/m);
         assert.deepEqual(fs.readdirSync(workDir), [], "refused before any work");
       }
-      for (const [extra, env] of [[["--persistent-state"], pod], [["--backend", "s3://state?region=eu-west-1"], pod], [[], {}]] as const) {
-        const agent = await startAgent(t, workDir, ["--repo", silent.url("infra.git"), "--interval", "1h", "--drift-interval", "0", ...extra], { ...env, GITOPS_GIT_TIMEOUT: "1h" });
+      for (const [extra, env] of [
+        [["--persistent-state"], pod],
+        [["--backend", "s3://state?region=eu-west-1"], pod],
+        [[], {}],
+      ] as const) {
+        const agent = await startAgent(
+          t,
+          workDir,
+          ["--repo", silent.url("infra.git"), "--interval", "1h", "--drift-interval", "0", ...extra],
+          { ...env, GITOPS_GIT_TIMEOUT: "1h" },
+        );
         assert.equal((await agent.stop()).code, 0);
       }
     });

@@ -51,7 +51,16 @@ describe("agent shutdown", () => {
 
   it("past --shutdown-timeout, stops the engine gracefully; a restart applies the commit", async (t) => {
     const head = repo.git("rev-parse", "HEAD");
-    const first = await startAgent(t, workDir, ["--repo", repo.origin, "--interval", "1s", "--drift-interval", "0", "--shutdown-timeout", "0s"]);
+    const first = await startAgent(t, workDir, [
+      "--repo",
+      repo.origin,
+      "--interval",
+      "1s",
+      "--drift-interval",
+      "0",
+      "--shutdown-timeout",
+      "0s",
+    ]);
     await first.logged(ENGINE_BUSY);
     const stopped = await first.stop("SIGTERM");
     assert.equal(stopped.signal, null);
@@ -70,14 +79,27 @@ describe("agent shutdown", () => {
 
   it("within --shutdown-timeout, lets the running update finish and records it", async (t) => {
     const head = repo.git("rev-parse", "HEAD");
-    const agent = await startAgent(t, workDir, ["--repo", repo.origin, "--interval", "1s", "--drift-interval", "0", "--shutdown-timeout", "5m"]);
+    const agent = await startAgent(t, workDir, [
+      "--repo",
+      repo.origin,
+      "--interval",
+      "1s",
+      "--drift-interval",
+      "0",
+      "--shutdown-timeout",
+      "5m",
+    ]);
     await agent.logged(ENGINE_BUSY);
     const stopped = await agent.stop("SIGTERM");
     assert.equal(stopped.code, 0, stopped.stderr);
     const recorded = tags(clone, "dev");
     assert.equal(recorded["gitops:commit"], head);
     assert.equal(recorded["gitops:result"], "succeeded");
-    assert.deepEqual(history().map((u) => [u.kind, u.result]), [["update", "succeeded"]], "one update, run to its end");
+    assert.deepEqual(
+      history().map((u) => [u.kind, u.result]),
+      [["update", "succeeded"]],
+      "one update, run to its end",
+    );
     await assertConsistent();
   });
 
@@ -88,7 +110,16 @@ describe("agent shutdown", () => {
     const [inside, release] = [path.join(workDir, "in-checkout"), path.join(workDir, "release")];
     const hook = path.join(clone, ".git", "hooks", "post-checkout");
     fs.writeFileSync(hook, `#!/bin/sh\n: > '${inside}'\nwhile [ ! -e '${release}' ]; do sleep 0.1; done\n`, { mode: 0o755 });
-    const agent = await startAgent(t, workDir, ["--repo", repo.origin, "--interval", "1s", "--drift-interval", "0", "--shutdown-timeout", "5m"]);
+    const agent = await startAgent(t, workDir, [
+      "--repo",
+      repo.origin,
+      "--interval",
+      "1s",
+      "--drift-interval",
+      "0",
+      "--shutdown-timeout",
+      "5m",
+    ]);
     await agent.waitFor("the agent in its checkout", () => fs.existsSync(inside));
     const stopping = agent.stop("SIGTERM");
     await agent.logged(/SIGTERM: taking no more work/);

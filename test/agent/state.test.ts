@@ -14,7 +14,9 @@ import { createFileRepo, fileStackYaml, git, type TestRepo } from "../helpers/re
 
 /** Every file under `dir` (none when it does not exist). */
 function filesUnder(dir: string): string[] {
-  return fs.existsSync(dir) ? (fs.readdirSync(dir, { recursive: true }) as string[]).map((f) => path.join(dir, f)).filter((f) => fs.statSync(f).isFile()) : [];
+  return fs.existsSync(dir)
+    ? (fs.readdirSync(dir, { recursive: true }) as string[]).map((f) => path.join(dir, f)).filter((f) => fs.statSync(f).isFile())
+    : [];
 }
 
 describe("agent state", () => {
@@ -50,7 +52,14 @@ describe("agent state", () => {
     await agent.waitFor("the second commit applied (npm ci first)", async () => (await devCommit()) === second, 600_000);
 
     const updates = JSON.parse(pulumi(clone, "stack", "history", "--json", "--stack", "dev")) as { kind: string; result: string }[];
-    assert.deepEqual(updates.map((u) => [u.kind, u.result]), [["update", "succeeded"], ["update", "succeeded"]], "the second update built on the first: the state survived the sync");
+    assert.deepEqual(
+      updates.map((u) => [u.kind, u.result]),
+      [
+        ["update", "succeeded"],
+        ["update", "succeeded"],
+      ],
+      "the second update built on the first: the state survived the sync",
+    );
     for (const b of backups) assert.ok(fs.existsSync(b), `kept: ${b}`);
     assert.equal(fs.readFileSync(path.join(clone, "target", "greeting.txt"), "utf8"), "again");
     const modules = fs.lstatSync(path.join(clone, "node_modules"));

@@ -38,7 +38,11 @@ test("parseListen splits host and port, IPv6 in brackets", () => {
   assert.deepEqual(parseListen("127.0.0.1:9464"), { host: "127.0.0.1", port: 9464 });
   assert.deepEqual(parseListen("[::1]:0"), { host: "::1", port: 0 });
   for (const bad of ["9464", "localhost", "127.0.0.1:", "127.0.0.1:70000", "::1:9464"]) {
-    assert.throws(() => parseListen(bad), (err: unknown) => err instanceof GitopsError && err.message.includes(`'${bad}'`), bad);
+    assert.throws(
+      () => parseListen(bad),
+      (err: unknown) => err instanceof GitopsError && err.message.includes(`'${bad}'`),
+      bad,
+    );
   }
 });
 
@@ -47,7 +51,11 @@ test("validSignature accepts only the HMAC-SHA256 of the exact body", () => {
   const body = Buffer.from('{"ref":"refs/heads/main"}');
   const sign = (key: Buffer, data: Buffer) => `sha256=${createHmac("sha256", key).update(data).digest("hex")}`;
   assert.equal(validSignature(secret, body, sign(secret, body)), true);
-  assert.equal(validSignature(secret, body, sign(secret, body).toUpperCase().replace("SHA256=", "sha256=")), true, "hex case does not matter");
+  assert.equal(
+    validSignature(secret, body, sign(secret, body).toUpperCase().replace("SHA256=", "sha256=")),
+    true,
+    "hex case does not matter",
+  );
   assert.equal(validSignature(secret, body, sign(Buffer.from("other"), body)), false, "another key");
   assert.equal(validSignature(secret, Buffer.from(body.toString() + " "), sign(secret, body)), false, "another body");
   assert.equal(validSignature(secret, body, undefined), false, "no header");

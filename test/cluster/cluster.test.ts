@@ -121,7 +121,11 @@ describe("a live Kubernetes cluster", { timeout: 600_000 }, () => {
     assert.equal(await cluster.get(`/apis/apps/v1/namespaces/${NS}/deployments/web`), undefined);
     assert.equal(await cluster.get(`/api/v1/namespaces/${NS}/services/web`), undefined);
     if (cluster.controllers) {
-      await eventually("the namespace is gone", () => cluster.get(`/api/v1/namespaces/${NS}`), (ns) => ns === undefined);
+      await eventually(
+        "the namespace is gone",
+        () => cluster.get(`/api/v1/namespaces/${NS}`),
+        (ns) => ns === undefined,
+      );
     } else {
       const ns = await cluster.get(`/api/v1/namespaces/${NS}`);
       assert.ok(ns === undefined || ns.metadata.deletionTimestamp, "the namespace is gone or being deleted");

@@ -27,7 +27,8 @@ describe("gitops against a live cluster", { timeout: 900_000 }, () => {
   let cluster: Cluster;
   let repo: TestRepo;
   // A cluster stack refuses the demo passphrase: this one is the user's own.
-  const gitops = (...args: string[]) => startCli(repo.dir, args, { KUBECONFIG: cluster.kubeconfigPath, PULUMI_CONFIG_PASSPHRASE: "local cluster passphrase" }).done;
+  const gitops = (...args: string[]) =>
+    startCli(repo.dir, args, { KUBECONFIG: cluster.kubeconfigPath, PULUMI_CONFIG_PASSPHRASE: "local cluster passphrase" }).done;
   const image = async () => (await cluster.get(DEPLOYMENT)).spec.template.spec.containers[0].image as string;
   const setTag = (tag: string) => {
     repo.write("stacks/Pulumi.local.yaml", repo.read("stacks/Pulumi.local.yaml").replace(/tag: \S+/, `tag: ${tag}`));
@@ -59,7 +60,10 @@ describe("gitops against a live cluster", { timeout: 900_000 }, () => {
     const quotas = await cluster.get(`/api/v1/namespaces/${NS}/resourcequotas`);
     assert.equal(quotas.items.length, 1, "one ResourceQuota");
     assert.equal(await image(), "ghcr.io/example/web:1.4.0-rc.2");
-    assert.deepEqual((await cluster.get(SERVICE)).spec.ports.map((p: { port: number; targetPort: string }) => [p.port, p.targetPort]), [[80, "http"]]);
+    assert.deepEqual(
+      (await cluster.get(SERVICE)).spec.ports.map((p: { port: number; targetPort: string }) => [p.port, p.targetPort]),
+      [[80, "http"]],
+    );
     const clean = await drift();
     assert.equal(clean.code, 0, `no drift right after apply: ${JSON.stringify(clean.result?.changes)}\n${clean.stderr}`);
   });
@@ -78,7 +82,12 @@ describe("gitops against a live cluster", { timeout: 900_000 }, () => {
 
   it("an out-of-band scale and image change is drift, and --remediate undoes both", async () => {
     const declared = (await cluster.get(DEPLOYMENT)).spec.replicas as number;
-    const scaled = await cluster.request("PUT", `${DEPLOYMENT}/scale`, { apiVersion: "autoscaling/v1", kind: "Scale", metadata: { name: "web", namespace: NS }, spec: { replicas: declared + 4 } });
+    const scaled = await cluster.request("PUT", `${DEPLOYMENT}/scale`, {
+      apiVersion: "autoscaling/v1",
+      kind: "Scale",
+      metadata: { name: "web", namespace: NS },
+      spec: { replicas: declared + 4 },
+    });
     assert.equal(scaled.status, 200, JSON.stringify(scaled.body));
     // A read-modify-write, as `kubectl edit` does: the controllers may bump the object in between.
     let edited = { status: 409, body: {} as unknown };
@@ -107,7 +116,18 @@ describe("gitops against a live cluster", { timeout: 900_000 }, () => {
 
   it("a secret app.env value reaches the pods from a Secret, and stays out of the spec, the output and the state", async () => {
     const token = "tok-5f0c9e7a21";
-    const set = await gitops("pulumi", "--", "config", "set", "--secret", "--path", "--stack", "local", "pulumi-gitops:app.env.API_TOKEN", token);
+    const set = await gitops(
+      "pulumi",
+      "--",
+      "config",
+      "set",
+      "--secret",
+      "--path",
+      "--stack",
+      "local",
+      "pulumi-gitops:app.env.API_TOKEN",
+      token,
+    );
     assert.equal(set.code, 0, set.stderr);
     assert.match(repo.read("stacks/Pulumi.local.yaml"), /API_TOKEN:\n\s+secure: v1:/);
     repo.commit("an API token for the app");
@@ -117,9 +137,15 @@ describe("gitops against a live cluster", { timeout: 900_000 }, () => {
     const secret = await cluster.get(`/api/v1/namespaces/${NS}/secrets/web-env`);
     assert.equal(Buffer.from(secret.data.API_TOKEN, "base64").toString(), token);
     const env = (await cluster.get(DEPLOYMENT)).spec.template.spec.containers[0].env;
-    assert.deepEqual(env.find((e: { name: string }) => e.name === "API_TOKEN"), { name: "API_TOKEN", valueFrom: { secretKeyRef: { name: "web-env", key: "API_TOKEN" } } });
+    assert.deepEqual(
+      env.find((e: { name: string }) => e.name === "API_TOKEN"),
+      { name: "API_TOKEN", valueFrom: { secretKeyRef: { name: "web-env", key: "API_TOKEN" } } },
+    );
     assert.doesNotMatch(r.stdout + r.stderr, new RegExp(token));
-    const files = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+    const files = (dir: string): string[] =>
+      fs
+        .readdirSync(dir, { withFileTypes: true })
+        .flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : [path.join(dir, e.name)]));
     const leaks = files(path.join(repo.dir, ".pulumi-gitops")).filter((f) => fs.readFileSync(f, "utf8").includes(token));
     assert.deepEqual(leaks, [], "state and backups hold the token encrypted only");
     assert.equal(repo.git("status", "--porcelain"), "");
@@ -130,7 +156,10 @@ describe("gitops against a live cluster", { timeout: 900_000 }, () => {
     assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
     const found = await drift();
     assert.equal(found.code, 2, found.stderr);
-    assert.ok(found.result.changes.some((c: { type: string; op: string }) => c.type === "kubernetes:core/v1:Service" && c.op === "delete"), JSON.stringify(found.result.changes));
+    assert.ok(
+      found.result.changes.some((c: { type: string; op: string }) => c.type === "kubernetes:core/v1:Service" && c.op === "delete"),
+      JSON.stringify(found.result.changes),
+    );
     const fixed = await gitops("drift", "--stack", "local", "--remediate");
     assert.equal(fixed.code, 0, fixed.stderr);
     assert.ok(await cluster.get(SERVICE), "the Service is back");
@@ -148,7 +177,10 @@ describe("gitops against a live cluster", { timeout: 900_000 }, () => {
     const r = await gitops("apply");
     assert.equal(r.code, 1, r.stderr);
     // The API server's own words for this LimitRange, on the error line itself.
-    assert.match(r.stderr, /^error: local: [^\n]*LimitRange "defaults" is invalid: [^\n]*default request value 2 is greater than default limit value 200m$/m);
+    assert.match(
+      r.stderr,
+      /^error: local: [^\n]*LimitRange "defaults" is invalid: [^\n]*default request value 2 is greater than default limit value 200m$/m,
+    );
     assert.match(r.stderr, /^hint: /m);
     assert.doesNotMatch(r.stderr, /error occurred:\s*$/m, "no bare multierror header");
     repo.write("stacks/Pulumi.local.yaml", good);

@@ -40,7 +40,8 @@ describe("gitops with its state in S3, two runners", { timeout: 900_000 }, () =>
   const locks = () => s3.keys(".pulumi/locks/");
   const outputs = () => JSON.parse(cli("stack", "output", "--json"));
   const history = (): { result: string; startTime: string; endTime: string }[] => JSON.parse(cli("stack", "history", "--json"));
-  const items = () => (JSON.parse(cli("stack", "export")).deployment.resources ?? []).filter((r: { type: string }) => r.type === "counter:index:Item").length;
+  const items = () =>
+    (JSON.parse(cli("stack", "export")).deployment.resources ?? []).filter((r: { type: string }) => r.type === "counter:index:Item").length;
   /** Commits the dev stack file in a, pushes it, and brings b to it. */
   const land = (c: CounterConfig) => {
     repo.write("stacks/Pulumi.dev.yaml", counterStackYaml(c));
@@ -69,7 +70,10 @@ describe("gitops with its state in S3, two runners", { timeout: 900_000 }, () =>
     const r = await run("a", "apply");
     assert.equal(r.code, 0, r.stderr);
     const keys = await s3.keys(".pulumi/");
-    assert.ok(keys.some((k) => k.startsWith(".pulumi/stacks/counter-app/dev.json")), keys.join("\n"));
+    assert.ok(
+      keys.some((k) => k.startsWith(".pulumi/stacks/counter-app/dev.json")),
+      keys.join("\n"),
+    );
     assert.equal(JSON.parse(cli("stack", "tag", "ls", "--json"))["gitops:commit"], repo.git("rev-parse", "HEAD"));
     assert.equal(fs.existsSync(path.join(repo.dir, ".pulumi-gitops", "state")), false, "nothing in the embedded backend");
     const s = await run("b", "status", "--json");

@@ -19,9 +19,22 @@ describe("pure policy and rules", () => {
     assert.deepEqual(s.Resource, ["arn:aws:s3:::b", "arn:aws:s3:::b/*"]);
     assert.deepEqual(s.Condition, { Bool: { "aws:SecureTransport": "false" } });
   });
-  const table: { name: string; args: { noncurrentVersionRetentionDays: number; expirationDays?: number }; ids?: string[]; error?: RegExp }[] = [
-    { name: "retention only", args: { noncurrentVersionRetentionDays: 30 }, ids: ["expire-noncurrent-versions", "abort-incomplete-uploads"] },
-    { name: "with expiration", args: { noncurrentVersionRetentionDays: 30, expirationDays: 90 }, ids: ["expire-noncurrent-versions", "abort-incomplete-uploads", "expire-current-objects"] },
+  const table: {
+    name: string;
+    args: { noncurrentVersionRetentionDays: number; expirationDays?: number };
+    ids?: string[];
+    error?: RegExp;
+  }[] = [
+    {
+      name: "retention only",
+      args: { noncurrentVersionRetentionDays: 30 },
+      ids: ["expire-noncurrent-versions", "abort-incomplete-uploads"],
+    },
+    {
+      name: "with expiration",
+      args: { noncurrentVersionRetentionDays: 30, expirationDays: 90 },
+      ids: ["expire-noncurrent-versions", "abort-incomplete-uploads", "expire-current-objects"],
+    },
     { name: "zero retention", args: { noncurrentVersionRetentionDays: 0 }, error: /noncurrentVersionRetentionDays/ },
     { name: "fractional expiration", args: { noncurrentVersionRetentionDays: 1, expirationDays: 1.5 }, error: /expirationDays/ },
   ];
@@ -29,7 +42,10 @@ describe("pure policy and rules", () => {
     it(`lifecycleRules: ${t.name}`, () => {
       if (t.error) return assert.throws(() => lifecycleRules(t.args), t.error);
       const rules = lifecycleRules(t.args);
-      assert.deepEqual(rules.map((r) => r.id), t.ids);
+      assert.deepEqual(
+        rules.map((r) => r.id),
+        t.ids,
+      );
       assert.deepEqual(rules[0].noncurrentVersionExpiration, { noncurrentDays: t.args.noncurrentVersionRetentionDays });
       for (const r of rules) assert.equal(r.status, "Enabled");
     });
@@ -40,10 +56,16 @@ describe("ArtifactBucket", () => {
     const b = new ArtifactBucket("art", { noncurrentVersionRetentionDays: 14 });
     const name = await valueOf(b.bucketName);
     await settle();
-    assert.deepEqual(
-      resources.map((r) => r.name).sort(),
-      ["art", "art-bucket", "art-encryption", "art-lifecycle", "art-ownership", "art-policy", "art-public-access", "art-versioning"],
-    );
+    assert.deepEqual(resources.map((r) => r.name).sort(), [
+      "art",
+      "art-bucket",
+      "art-encryption",
+      "art-lifecycle",
+      "art-ownership",
+      "art-policy",
+      "art-public-access",
+      "art-versioning",
+    ]);
     const bucketId = "art-bucket-id";
     for (const r of resources.filter((x) => x.type.startsWith("aws:s3/") && x.type !== "aws:s3/bucket:Bucket"))
       assert.equal(r.inputs.bucket, bucketId, r.name);

@@ -71,8 +71,14 @@ describe("DeployerRole", () => {
     const attachments = ofType(resources, "aws:iam/rolePolicyAttachment:RolePolicyAttachment");
     const applyName = await valueOf(d.applyRole.name);
     const previewName = await valueOf(d.previewRole.name);
-    assert.deepEqual(attachments.filter((a) => a.inputs.role === previewName).map((a) => a.inputs.policyArn), [READ_ONLY_POLICY_ARN]);
-    assert.deepEqual(attachments.filter((a) => a.inputs.role === applyName).map((a) => a.inputs.policyArn), ["arn:aws:iam::aws:policy/PowerUserAccess"]);
+    assert.deepEqual(
+      attachments.filter((a) => a.inputs.role === previewName).map((a) => a.inputs.policyArn),
+      [READ_ONLY_POLICY_ARN],
+    );
+    assert.deepEqual(
+      attachments.filter((a) => a.inputs.role === applyName).map((a) => a.inputs.policyArn),
+      ["arn:aws:iam::aws:policy/PowerUserAccess"],
+    );
     assert.match(await valueOf(d.applyRoleArn), /:role\/ci-apply/);
     assert.match(await urnOf(d.applyRole), /pulumi-gitops:aws:DeployerRole\$aws:iam\/role:Role::ci-apply$/);
   });
@@ -84,7 +90,10 @@ describe("DeployerRole", () => {
     assert.equal(await valueOf(d.oidcProviderArn), existing);
     assert.equal(trustOf(byName(resources, "ci-apply")).Principal.Federated, existing);
     // Default branch is main.
-    assert.equal(trustOf(byName(resources, "ci-apply")).Condition.StringEquals["token.actions.githubusercontent.com:sub"], "repo:acme/infra:ref:refs/heads/main");
+    assert.equal(
+      trustOf(byName(resources, "ci-apply")).Condition.StringEquals["token.actions.githubusercontent.com:sub"],
+      "repo:acme/infra:ref:refs/heads/main",
+    );
   });
 
   const bad: { name: string; args: DeployerRoleArgs; error: RegExp }[] = [

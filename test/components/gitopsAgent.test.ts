@@ -51,13 +51,20 @@ describe("agentArgs", () => {
   it("defaults: branch main, 60s / 15m, listens on every interface in the pod, works in the emptyDir, detect-only", () => {
     const args = agentArgs({ repoUrl: "https://git.example.com/infra.git" });
     assert.deepEqual(args, [
-      "--repo", "https://git.example.com/infra.git",
-      "--branch", "main",
-      "--work-dir", "/var/lib/gitops",
-      "--interval", "60s",
-      "--drift-interval", "15m",
-      "--listen", "0.0.0.0:9464",
-      "--shutdown-timeout", AGENT_DEFAULTS.shutdownTimeout,
+      "--repo",
+      "https://git.example.com/infra.git",
+      "--branch",
+      "main",
+      "--work-dir",
+      "/var/lib/gitops",
+      "--interval",
+      "60s",
+      "--drift-interval",
+      "15m",
+      "--listen",
+      "0.0.0.0:9464",
+      "--shutdown-timeout",
+      AGENT_DEFAULTS.shutdownTimeout,
     ]);
   });
 
@@ -112,7 +119,8 @@ describe("the component's arguments, read by the agent's own parser", () => {
     assert.equal(options.source, base.repoUrl);
     assert.equal(options.workDir, AGENT_WORK_DIR);
     assert.equal(argv.listen, `0.0.0.0:${AGENT_PORT}`);
-    for (const k of ["branch", "interval", "drift-interval", "shutdown-timeout", "backoff-cap", "backoff-base", "lock-timeout"]) assert.equal(argv[k], bare[k], k);
+    for (const k of ["branch", "interval", "drift-interval", "shutdown-timeout", "backoff-cap", "backoff-base", "lock-timeout"])
+      assert.equal(argv[k], bare[k], k);
     assert.equal(options.remediate, false);
     assert.equal(argv["persistent-state"], undefined);
     assert.equal(argv["webhook-secret-file"], undefined);
@@ -195,10 +203,15 @@ describe("durations", () => {
 describe("GitOpsAgent", () => {
   it("creates namespace, quota, service account, deployment and service as parented children", async () => {
     const { component } = await agent();
-    assert.deepEqual(
-      resources.map((r) => r.name).sort(),
-      ["agent", "agent-deployment", "agent-namespace", "agent-network-policy", "agent-quota", "agent-service", "agent-service-account"],
-    );
+    assert.deepEqual(resources.map((r) => r.name).sort(), [
+      "agent",
+      "agent-deployment",
+      "agent-namespace",
+      "agent-network-policy",
+      "agent-quota",
+      "agent-service",
+      "agent-service-account",
+    ]);
     const ns = byName(resources, "agent-namespace").inputs;
     assert.equal(ns.metadata.name, "gitops");
     assert.equal(ns.metadata.labels["pod-security.kubernetes.io/enforce"], "restricted");
@@ -206,7 +219,14 @@ describe("GitOpsAgent", () => {
       assert.equal(r.inputs.metadata.namespace, "gitops", r.name);
     // The API server itself refuses a second agent pod.
     assert.deepEqual(byName(resources, "agent-quota").inputs.spec.hard, { pods: "1" });
-    for (const r of [component.namespace, component.quota, component.serviceAccount, component.deployment, component.service, component.networkPolicy])
+    for (const r of [
+      component.namespace,
+      component.quota,
+      component.serviceAccount,
+      component.deployment,
+      component.service,
+      component.networkPolicy,
+    ])
       assert.match(await urnOf(r), /::pulumi-gitops:kubernetes:GitOpsAgent\$kubernetes:[^:]+:[A-Za-z]+::agent-[a-z-]+$/);
     assert.equal(await valueOf(component.namespaceName), "gitops");
     assert.equal(await valueOf(component.serviceAccountName), "agent");
@@ -232,13 +252,19 @@ describe("GitOpsAgent", () => {
     assert.ok(args.includes("--remediate"));
     // The work dir, HOME and /tmp are writable emptyDirs under a read-only root, each with a size limit.
     const mounts = new Map<string, string>(container.volumeMounts.map((m: any) => [m.mountPath, m.name]));
-    const volumes = new Map<string, any>(byName(resources, "agent-deployment").inputs.spec.template.spec.volumes.map((v: any) => [v.name, v]));
-    for (const dir of ["/var/lib/gitops", "/home/gitops", "/tmp"]) assert.match(volumes.get(mounts.get(dir)!)?.emptyDir?.sizeLimit ?? "", /^\d+Gi$/, dir);
+    const volumes = new Map<string, any>(
+      byName(resources, "agent-deployment").inputs.spec.template.spec.volumes.map((v: any) => [v.name, v]),
+    );
+    for (const dir of ["/var/lib/gitops", "/home/gitops", "/tmp"])
+      assert.match(volumes.get(mounts.get(dir)!)?.emptyDir?.sizeLimit ?? "", /^\d+Gi$/, dir);
   });
 
   it("sizes the work dir's emptyDir as told", async () => {
     const { pod } = await agent({ workSizeLimit: "20Gi" });
-    assert.deepEqual(pod.volumes.find((v: any) => v.name === "work"), { name: "work", emptyDir: { sizeLimit: "20Gi" } });
+    assert.deepEqual(
+      pod.volumes.find((v: any) => v.name === "work"),
+      { name: "work", emptyDir: { sizeLimit: "20Gi" } },
+    );
     assert.throws(() => new GitOpsAgent("bad-size", { ...base, workSizeLimit: "lots" }), /workSizeLimit must be a quantity/);
   });
 
@@ -268,8 +294,15 @@ describe("GitOpsAgent", () => {
   });
 
   it("refuses to keep state in the pod's ephemeral storage", async () => {
-    for (const args of [{ backendUrl: undefined }, { backendUrl: "file:///var/lib/gitops/state" }, { backendUrl: undefined, env: { PULUMI_BACKEND_URL: "file:///state" } }])
-      assert.throws(() => new GitOpsAgent("ephemeral", { ...base, ...args }), /ephemeral storage.*set backendUrl to a shared backend.*or workVolumeClaim/);
+    for (const args of [
+      { backendUrl: undefined },
+      { backendUrl: "file:///var/lib/gitops/state" },
+      { backendUrl: undefined, env: { PULUMI_BACKEND_URL: "file:///state" } },
+    ])
+      assert.throws(
+        () => new GitOpsAgent("ephemeral", { ...base, ...args }),
+        /ephemeral storage.*set backendUrl to a shared backend.*or workVolumeClaim/,
+      );
     await settle();
     assert.deepEqual(resources, [], "nothing registered");
     const viaEnv = await agent({ backendUrl: undefined, env: { PULUMI_BACKEND_URL: "s3://b" } }, "via-env");
@@ -279,7 +312,10 @@ describe("GitOpsAgent", () => {
   it("keeps a file backend's state on the work volume's claim, and tells the agent it persists", async () => {
     const { pod, container } = await agent({ backendUrl: undefined, workVolumeClaim: "gitops-work" }, "claimed");
     const mount = container.volumeMounts.find((m: any) => m.mountPath === AGENT_WORK_DIR);
-    assert.deepEqual(pod.volumes.find((v: any) => v.name === mount.name), { name: mount.name, persistentVolumeClaim: { claimName: "gitops-work" } });
+    assert.deepEqual(
+      pod.volumes.find((v: any) => v.name === mount.name),
+      { name: mount.name, persistentVolumeClaim: { claimName: "gitops-work" } },
+    );
     assert.ok(container.args.includes("--persistent-state"));
   });
 
@@ -295,9 +331,15 @@ describe("GitOpsAgent", () => {
     const ns = (name: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
     assert.deepEqual(await policy({}, "plain"), [[ns("monitoring")]], "no webhook: the scraper only");
     assert.deepEqual(await policy({ webhookSecret: { name: "hook", key: "k" } }, "hooked"), [[ns("monitoring")], [ns("ingress-nginx")]]);
-    const prometheus = { namespaceSelector: { matchLabels: { team: "obs" } }, podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } } };
+    const prometheus = {
+      namespaceSelector: { matchLabels: { team: "obs" } },
+      podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } },
+    };
     const traefik = { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "traefik" } } };
-    assert.deepEqual(await policy({ metricsFrom: [prometheus], webhookFrom: [traefik], webhookSecret: { name: "hook", key: "k" } }, "chosen"), [[prometheus], [traefik]]);
+    assert.deepEqual(
+      await policy({ metricsFrom: [prometheus], webhookFrom: [traefik], webhookSecret: { name: "hook", key: "k" } }, "chosen"),
+      [[prometheus], [traefik]],
+    );
     assert.deepEqual(await policy({ metricsFrom: [] }, "closed"), [], "no rule: nothing admitted");
     assert.throws(() => new GitOpsAgent("no-hook", { ...base, webhookFrom: [traefik] }), /webhooks, which are off without webhookSecret/);
   });
@@ -368,7 +410,11 @@ describe("GitOpsAgent", () => {
     assert.equal(pod.automountServiceAccountToken, false);
     assert.equal(pod.serviceAccountName, "agent");
     // Restricted allows only these volume types.
-    for (const v of pod.volumes) assert.ok(["emptyDir", "secret", "persistentVolumeClaim"].some((t) => t in v), v.name);
+    for (const v of pod.volumes)
+      assert.ok(
+        ["emptyDir", "secret", "persistentVolumeClaim"].some((t) => t in v),
+        v.name,
+      );
     assert.ok(container.resources.limits.cpu && container.resources.limits.memory);
     assert.deepEqual(containersHardened(resources), []);
     assert.deepEqual(deploymentsInQuotaedNamespaces(resources), []);
@@ -423,8 +469,16 @@ describe("GitOpsAgent", () => {
   });
 
   const bad: { name: string; args: Partial<GitOpsAgentArgs>; error: RegExp }[] = [
-    { name: "a token in the repo URL", args: { repoUrl: "https://user:ghp_secret@github.com/example/infra.git" }, error: /must not carry credentials/ },
-    { name: "a token as the URL's user", args: { repoUrl: "https://ghp_secret@github.com/example/infra.git" }, error: /must not carry credentials/ },
+    {
+      name: "a token in the repo URL",
+      args: { repoUrl: "https://user:ghp_secret@github.com/example/infra.git" },
+      error: /must not carry credentials/,
+    },
+    {
+      name: "a token as the URL's user",
+      args: { repoUrl: "https://ghp_secret@github.com/example/infra.git" },
+      error: /must not carry credentials/,
+    },
     { name: "an empty repo URL", args: { repoUrl: "" }, error: /repoUrl must be/ },
     { name: "a bad interval", args: { interval: "often" }, error: /interval must be a duration/ },
     { name: "a zero interval", args: { interval: "0s" }, error: /longer than zero/ },
@@ -432,9 +486,21 @@ describe("GitOpsAgent", () => {
     { name: "a wildcard branch", args: { branch: "release/*" }, error: /plain branch name/ },
     { name: "a bad namespace name", args: { namespaceName: "GitOps" }, error: /not a DNS label/ },
     { name: "root", args: { runAsUser: 0 }, error: /not root/ },
-    { name: "both tag and digest", args: { image: { repository: "r/a", tag: "1", digest: "sha256:" + "ab".repeat(32) } }, error: /not both/ },
-    { name: "PULUMI_BACKEND_URL in env beside backendUrl", args: { env: { PULUMI_BACKEND_URL: "s3://other" } }, error: /PULUMI_BACKEND_URL is set by the component/ },
-    { name: "GIT_CONFIG_COUNT in env beside gitCredentialsSecret", args: { gitCredentialsSecret: "g", env: { GIT_CONFIG_COUNT: "2" } }, error: /GIT_CONFIG_COUNT/ },
+    {
+      name: "both tag and digest",
+      args: { image: { repository: "r/a", tag: "1", digest: "sha256:" + "ab".repeat(32) } },
+      error: /not both/,
+    },
+    {
+      name: "PULUMI_BACKEND_URL in env beside backendUrl",
+      args: { env: { PULUMI_BACKEND_URL: "s3://other" } },
+      error: /PULUMI_BACKEND_URL is set by the component/,
+    },
+    {
+      name: "GIT_CONFIG_COUNT in env beside gitCredentialsSecret",
+      args: { gitCredentialsSecret: "g", env: { GIT_CONFIG_COUNT: "2" } },
+      error: /GIT_CONFIG_COUNT/,
+    },
   ];
   for (const b of bad)
     it(`rejects ${b.name} before registering anything`, async () => {

@@ -82,6 +82,7 @@ export function ofType(resources: readonly Registered[], type: string): Register
 
 export function byName(resources: readonly Registered[], name: string): Registered {
   const found = resources.filter((r) => r.name === name);
-  if (found.length !== 1) throw new Error(`expected one resource named ${name}, found ${found.length}: ${resources.map((r) => r.name).join(", ")}`);
+  if (found.length !== 1)
+    throw new Error(`expected one resource named ${name}, found ${found.length}: ${resources.map((r) => r.name).join(", ")}`);
   return found[0];
 }

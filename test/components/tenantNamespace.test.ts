@@ -38,7 +38,10 @@ describe("pure specs", () => {
       if (t.from.length > 0) assert.deepEqual(spec.ingress[0].from[1].namespaceSelector.matchExpressions[0].values, t.from);
       // Egress: same namespace, plus DNS only on port 53.
       assert.deepEqual(spec.egress[0], { to: [{ podSelector: {} }] });
-      assert.deepEqual(spec.egress[1].ports.map((p: any) => p.port), [53, 53]);
+      assert.deepEqual(
+        spec.egress[1].ports.map((p: any) => p.port),
+        [53, 53],
+      );
     });
 });
 
@@ -47,10 +50,14 @@ describe("TenantNamespace", () => {
     const ns = new TenantNamespace("team-a", { ...args, environment: "staging" });
     assert.equal(await valueOf(ns.namespaceName), "team-a");
     await settle();
-    assert.deepEqual(
-      resources.map((r) => r.name).sort(),
-      ["team-a", "team-a-allow-same-namespace", "team-a-default-deny", "team-a-limits", "team-a-namespace", "team-a-quota"],
-    );
+    assert.deepEqual(resources.map((r) => r.name).sort(), [
+      "team-a",
+      "team-a-allow-same-namespace",
+      "team-a-default-deny",
+      "team-a-limits",
+      "team-a-namespace",
+      "team-a-quota",
+    ]);
     const namespace = byName(resources, "team-a-namespace").inputs;
     assert.equal(namespace.metadata.labels["pod-security.kubernetes.io/enforce"], "restricted");
     assert.equal(namespace.metadata.labels["pulumi-gitops/environment"], "staging");

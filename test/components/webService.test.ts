@@ -111,7 +111,8 @@ describe("WebService", () => {
     const svc = new WebService("web", { ...base, ingress: { host: "w.example.com" }, disruptionBudget: { maxUnavailable: 1 } });
     const children = [svc.deployment, svc.service, svc.ingress!, svc.disruptionBudget!];
     const urns = await Promise.all(children.map(urnOf));
-    for (const urn of urns) assert.match(urn, /::pulumi-gitops:kubernetes:WebService\$kubernetes:[^:]+:[A-Za-z]+::web-(deployment|service|ingress|pdb)$/);
+    for (const urn of urns)
+      assert.match(urn, /::pulumi-gitops:kubernetes:WebService\$kubernetes:[^:]+:[A-Za-z]+::web-(deployment|service|ingress|pdb)$/);
   });
 
   it("passes the provider from its options to every child", async () => {
@@ -143,8 +144,16 @@ describe("WebService", () => {
 
   const conflicts: { name: string; args: Partial<WebServiceArgs>; error: RegExp }[] = [
     { name: "tag and digest", args: { image: { repository: "r/app", tag: "1", digest } }, error: /not both/ },
-    { name: "replicas and autoscaling", args: { replicas: 2, autoscaling: { minReplicas: 1, maxReplicas: 3, targetCpuUtilizationPercent: 80 } }, error: /replicas or autoscaling/ },
-    { name: "min above max", args: { autoscaling: { minReplicas: 5, maxReplicas: 3, targetCpuUtilizationPercent: 80 } }, error: /minReplicas <= maxReplicas/ },
+    {
+      name: "replicas and autoscaling",
+      args: { replicas: 2, autoscaling: { minReplicas: 1, maxReplicas: 3, targetCpuUtilizationPercent: 80 } },
+      error: /replicas or autoscaling/,
+    },
+    {
+      name: "min above max",
+      args: { autoscaling: { minReplicas: 5, maxReplicas: 3, targetCpuUtilizationPercent: 80 } },
+      error: /minReplicas <= maxReplicas/,
+    },
     { name: "PDB with both", args: { disruptionBudget: { minAvailable: 1, maxUnavailable: 1 } }, error: /exactly one of minAvailable/ },
     { name: "PDB with neither", args: { disruptionBudget: {} }, error: /exactly one of minAvailable/ },
     { name: "bad port", args: { port: 70000 }, error: /port must be/ },
@@ -189,6 +198,9 @@ describe("WebService secretEnv", () => {
   });
 
   it("refuses a variable set both plainly and as a secret", () => {
-    assert.throws(() => new WebService("x", { ...base, env: { TOKEN: "a" }, secretEnv: { TOKEN: "b" } }), /env and secretEnv both set TOKEN/);
+    assert.throws(
+      () => new WebService("x", { ...base, env: { TOKEN: "a" }, secretEnv: { TOKEN: "b" } }),
+      /env and secretEnv both set TOKEN/,
+    );
   });
 });

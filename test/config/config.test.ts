@@ -70,7 +70,7 @@ describe("broken stack files", () => {
     const broken = validDev
       .replace("replicas: 1", 'replicas: "three"')
       .replace("port: 8080", "port: 8080\n    colour: blue")
-      .replace(/  pulumi-gitops:environment: dev\n/, "")
+      .replace("  pulumi-gitops:environment: dev\n", "")
       .replace("      tag: 1.4.0-rc.2\n", "")
       .replace("  pulumi-gitops:kubernetes:", "  aws:region: eu-west-1\n  pulumi-gitops:extra: 1\n  pulumi-gitops:kubernetes:");
     const dir = repoWith("broken", broken);
@@ -87,27 +87,92 @@ describe("broken stack files", () => {
   });
 
   const rules: { name: string; edit: (s: string) => string; key: string; message: RegExp }[] = [
-    { name: "render without renderDir", edit: (s) => s.replace("    renderDir: rendered/dev\n", ""), key: "pulumi-gitops:kubernetes.renderDir", message: /required when mode is render/ },
-    { name: "renderDir escaping the repo", edit: (s) => s.replace("renderDir: rendered/dev", "renderDir: ../elsewhere"), key: "pulumi-gitops:kubernetes.renderDir", message: /inside the repository/ },
-    { name: "context in render mode", edit: (s) => s.replace("    renderDir: rendered/dev\n", "    renderDir: rendered/dev\n    context: kind\n"), key: "pulumi-gitops:kubernetes.context", message: /only allowed when mode is cluster/ },
-    { name: "unknown mode", edit: (s) => s.replace("mode: render", "mode: remote"), key: "pulumi-gitops:kubernetes.mode", message: /one of: render, cluster/ },
-    { name: "tag and digest", edit: (s) => s.replace("tag: 1.4.0-rc.2", `tag: 1.4.0-rc.2\n      digest: sha256:${"0".repeat(64)}`), key: "pulumi-gitops:app.image", message: /not both/ },
-    { name: "replicas and autoscaling", edit: (s) => s.replace("replicas: 1", "replicas: 1\n    autoscaling: { minReplicas: 1, maxReplicas: 2, targetCpuUtilizationPercent: 80 }"), key: "pulumi-gitops:app.replicas", message: /autoscaling/ },
-    { name: "neither replicas nor autoscaling", edit: (s) => s.replace("    replicas: 1\n", ""), key: "pulumi-gitops:app.replicas", message: /is required/ },
-    { name: "request above limit", edit: (s) => s.replace("limits: { cpu: 250m, memory: 128Mi }", "limits: { cpu: 25m, memory: 128Mi }"), key: "pulumi-gitops:app.resources.requests.cpu", message: /must not exceed the limit/ },
-    { name: "quota smaller than replicas", edit: (s) => s.replace("replicas: 1", "replicas: 12"), key: "pulumi-gitops:namespace.quota.pods", message: /at least the app's 12 replicas/ },
-    { name: "bad quantity", edit: (s) => s.replace("memory: 4Gi }", "memory: lots }"), key: "pulumi-gitops:namespace.quota.limits.memory", message: /must match pattern/ },
-    { name: "bad env var name", edit: (s) => s.replace("LOG_LEVEL: debug", "log-level: debug"), key: "pulumi-gitops:app.env.log-level", message: /not a valid name/ },
-    { name: "PDB with both", edit: (s) => s.replace("replicas: 1", "replicas: 1\n    disruptionBudget: { minAvailable: 1, maxUnavailable: 1 }"), key: "pulumi-gitops:app.disruptionBudget", message: /exactly one/ },
+    {
+      name: "render without renderDir",
+      edit: (s) => s.replace("    renderDir: rendered/dev\n", ""),
+      key: "pulumi-gitops:kubernetes.renderDir",
+      message: /required when mode is render/,
+    },
+    {
+      name: "renderDir escaping the repo",
+      edit: (s) => s.replace("renderDir: rendered/dev", "renderDir: ../elsewhere"),
+      key: "pulumi-gitops:kubernetes.renderDir",
+      message: /inside the repository/,
+    },
+    {
+      name: "context in render mode",
+      edit: (s) => s.replace("    renderDir: rendered/dev\n", "    renderDir: rendered/dev\n    context: kind\n"),
+      key: "pulumi-gitops:kubernetes.context",
+      message: /only allowed when mode is cluster/,
+    },
+    {
+      name: "unknown mode",
+      edit: (s) => s.replace("mode: render", "mode: remote"),
+      key: "pulumi-gitops:kubernetes.mode",
+      message: /one of: render, cluster/,
+    },
+    {
+      name: "tag and digest",
+      edit: (s) => s.replace("tag: 1.4.0-rc.2", `tag: 1.4.0-rc.2\n      digest: sha256:${"0".repeat(64)}`),
+      key: "pulumi-gitops:app.image",
+      message: /not both/,
+    },
+    {
+      name: "replicas and autoscaling",
+      edit: (s) =>
+        s.replace("replicas: 1", "replicas: 1\n    autoscaling: { minReplicas: 1, maxReplicas: 2, targetCpuUtilizationPercent: 80 }"),
+      key: "pulumi-gitops:app.replicas",
+      message: /autoscaling/,
+    },
+    {
+      name: "neither replicas nor autoscaling",
+      edit: (s) => s.replace("    replicas: 1\n", ""),
+      key: "pulumi-gitops:app.replicas",
+      message: /is required/,
+    },
+    {
+      name: "request above limit",
+      edit: (s) => s.replace("limits: { cpu: 250m, memory: 128Mi }", "limits: { cpu: 25m, memory: 128Mi }"),
+      key: "pulumi-gitops:app.resources.requests.cpu",
+      message: /must not exceed the limit/,
+    },
+    {
+      name: "quota smaller than replicas",
+      edit: (s) => s.replace("replicas: 1", "replicas: 12"),
+      key: "pulumi-gitops:namespace.quota.pods",
+      message: /at least the app's 12 replicas/,
+    },
+    {
+      name: "bad quantity",
+      edit: (s) => s.replace("memory: 4Gi }", "memory: lots }"),
+      key: "pulumi-gitops:namespace.quota.limits.memory",
+      message: /must match pattern/,
+    },
+    {
+      name: "bad env var name",
+      edit: (s) => s.replace("LOG_LEVEL: debug", "log-level: debug"),
+      key: "pulumi-gitops:app.env.log-level",
+      message: /not a valid name/,
+    },
+    {
+      name: "PDB with both",
+      edit: (s) => s.replace("replicas: 1", "replicas: 1\n    disruptionBudget: { minAvailable: 1, maxUnavailable: 1 }"),
+      key: "pulumi-gitops:app.disruptionBudget",
+      message: /exactly one/,
+    },
     {
       name: "deployer without an OIDC choice",
-      edit: (s) => s + "  pulumi-gitops:aws:\n    region: eu-west-1\n    deployer: { repository: a/b, branch: main, applyPolicyArns: [arn:aws:iam::aws:policy/PowerUserAccess] }\n",
+      edit: (s) =>
+        s +
+        "  pulumi-gitops:aws:\n    region: eu-west-1\n    deployer: { repository: a/b, branch: main, applyPolicyArns: [arn:aws:iam::aws:policy/PowerUserAccess] }\n",
       key: "pulumi-gitops:aws.deployer",
       message: /oidcProviderArn .* or createOidcProvider/,
     },
     {
       name: "empty apply policy list",
-      edit: (s) => s + "  pulumi-gitops:aws:\n    region: eu-west-1\n    deployer: { repository: a/b, branch: main, applyPolicyArns: [], createOidcProvider: true }\n",
+      edit: (s) =>
+        s +
+        "  pulumi-gitops:aws:\n    region: eu-west-1\n    deployer: { repository: a/b, branch: main, applyPolicyArns: [], createOidcProvider: true }\n",
       key: "pulumi-gitops:aws.deployer.applyPolicyArns",
       message: /fewer than 1/,
     },
@@ -128,7 +193,9 @@ describe("broken stack files", () => {
   });
 
   it("reports a missing stack file", () => {
-    assert.deepEqual(readStackFile(tmp, "nope").problems, [{ file: "stacks/Pulumi.nope.yaml", key: "(file)", message: "stack file not found" }]);
+    assert.deepEqual(readStackFile(tmp, "nope").problems, [
+      { file: "stacks/Pulumi.nope.yaml", key: "(file)", message: "stack file not found" },
+    ]);
   });
 
   it("reports a config that is not a mapping", () => {
@@ -208,7 +275,10 @@ describe("the program with a broken stack", () => {
     assert.ok(caught.problems.every((p) => p.file === "stacks/Pulumi.broken.yaml"));
     assert.ok(lines.includes("stacks/Pulumi.broken.yaml: pulumi-gitops:app.replicas: must be >= 0"), caught.message);
     assert.ok(lines.includes("stacks/Pulumi.broken.yaml: pulumi-gitops:app.image: set exactly one of tag and digest"), caught.message);
-    assert.ok(lines.some((l) => l.startsWith("stacks/Pulumi.broken.yaml: kubernetes:context: only pulumi-gitops:* keys")), caught.message);
+    assert.ok(
+      lines.some((l) => l.startsWith("stacks/Pulumi.broken.yaml: kubernetes:context: only pulumi-gitops:* keys")),
+      caught.message,
+    );
     await settle();
     assert.deepEqual(resources, []);
   });
@@ -249,13 +319,19 @@ describe("secrets in stack files", () => {
   it("the program passes a secret env value from a Kubernetes Secret, marked secret", async () => {
     const resources = installMocks("c");
     const { values } = readStackFile(repoWith("c", withEnv(cluster, secure)), "c");
-    const engine = toEngineConfig({ ...values, "pulumi-gitops:app": { ...(values["pulumi-gitops:app"] as object), env: { LOG_LEVEL: "debug", API_TOKEN: "tok-123" } } });
+    const engine = toEngineConfig({
+      ...values,
+      "pulumi-gitops:app": { ...(values["pulumi-gitops:app"] as object), env: { LOG_LEVEL: "debug", API_TOKEN: "tok-123" } },
+    });
     const out = runProgram("c", engine, { root: tmp, home: tmp, secrets: ["pulumi-gitops:app.env.API_TOKEN"] });
     await settle();
     const secret = resources.find((r) => r.type === "kubernetes:core/v1:Secret")!;
     assert.equal(secret.name, "web-env");
     // The engine receives it marked as a secret: encrypted in the state, masked in every diff.
-    assert.deepEqual(secret.inputs.stringData, { "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value: { API_TOKEN: "tok-123" } });
+    assert.deepEqual(secret.inputs.stringData, {
+      "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+      value: { API_TOKEN: "tok-123" },
+    });
     const deployment = resources.find((r) => r.type === "kubernetes:apps/v1:Deployment")!;
     assert.deepEqual(deployment.inputs.spec.template.spec.containers[0].env, [
       { name: "LOG_LEVEL", value: "debug" },

@@ -13,7 +13,12 @@ import { ENGINE_DIR, pulumiEnv, testEngineSettings } from "../helpers/pulumi";
 import { createRepo, type TestRepo } from "../helpers/repo";
 
 const run = (cwd: string, ...args: string[]) =>
-  execFileSync(path.join(ENGINE_DIR, "bin", "pulumi"), args, { cwd, env: pulumiEnv(cwd), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  execFileSync(path.join(ENGINE_DIR, "bin", "pulumi"), args, {
+    cwd,
+    env: pulumiEnv(cwd),
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
 
 describe("the engine", () => {
   let repo: TestRepo;
@@ -32,11 +37,22 @@ describe("the engine", () => {
   it("finds the Node.js host and the Kubernetes provider without a download", () => {
     const about = run(repo.dir, "about", "--json");
     const plugins: { name: string; kind: string; version: string }[] = JSON.parse(about).plugins;
-    assert.ok(plugins.some((p) => p.kind === "language" && p.name === "nodejs"), about);
+    assert.ok(
+      plugins.some((p) => p.kind === "language" && p.name === "nodejs"),
+      about,
+    );
     const k8s = JSON.parse(fs.readFileSync(path.join(repo.dir, "node_modules/@pulumi/kubernetes/package.json"), "utf8")).version;
-    assert.ok(plugins.some((p) => p.kind === "resource" && p.name === "kubernetes" && p.version.replace(/^v/, "") === k8s), about);
+    assert.ok(
+      plugins.some((p) => p.kind === "resource" && p.name === "kubernetes" && p.version.replace(/^v/, "") === k8s),
+      about,
+    );
     const ls = run(repo.dir, "plugin", "ls", "--json");
-    assert.ok(JSON.parse(ls).some((p: { name: string; kind: string; version: string }) => p.name === "kubernetes" && p.kind === "resource" && p.version === k8s), ls);
+    assert.ok(
+      JSON.parse(ls).some(
+        (p: { name: string; kind: string; version: string }) => p.name === "kubernetes" && p.kind === "resource" && p.version === k8s,
+      ),
+      ls,
+    );
   });
 
   it("brings a stack up, renders its manifests, previews clean and destroys to nothing", async () => {

@@ -133,7 +133,10 @@ describe("pull requests on Gitea", () => {
 
   it("sets the preview status to failure naming the failing stack, and keeps its error in the comment", async () => {
     const pr = await openPrWith("break-staging", "a program change that breaks staging", () =>
-      repo.write("index.ts", repo.read("index.ts") + 'if (pulumi.getStack() === "staging") throw new Error("staging is broken on purpose");\n'),
+      repo.write(
+        "index.ts",
+        repo.read("index.ts") + 'if (pulumi.getStack() === "staging") throw new Error("staging is broken on purpose");\n',
+      ),
     );
     const r = await ciRun(pr, ["preview", "--comment", "--status"]);
     assert.equal(r.code, 1, r.stderr);
@@ -151,9 +154,15 @@ describe("pull requests on Gitea", () => {
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /^error: stack configuration is invalid/m);
     const [c] = await ours(pr);
-    assert.match(c.body, /The preview stopped before any stack ran:\n\n```\nstack configuration is invalid:\n.*Pulumi\.staging\.yaml.*replicas/);
+    assert.match(
+      c.body,
+      /The preview stopped before any stack ran:\n\n```\nstack configuration is invalid:\n.*Pulumi\.staging\.yaml.*replicas/,
+    );
     const status = (await statuses(repo.git("rev-parse", "HEAD"))).find((s) => s.context === "pulumi-gitops/preview");
-    assert.deepEqual({ status: status?.status, description: status?.description }, { status: "failure", description: "stack configuration is invalid:" });
+    assert.deepEqual(
+      { status: status?.status, description: status?.description },
+      { status: "failure", description: "stack configuration is invalid:" },
+    );
   });
 
   it("finds its comment among 35 others and updates it", async () => {
@@ -178,7 +187,14 @@ describe("pull requests on Gitea", () => {
 
   it("keeps the summary and says what it left out when the report is over the comment budget", async () => {
     const pr = await openPr("big-report", 7);
-    const r = await ciRun(pr, ["preview", "--comment", "--comment-max-chars", "1200", "--full-report-url", "http://ci.example.invalid/artifacts/preview.json"]);
+    const r = await ciRun(pr, [
+      "preview",
+      "--comment",
+      "--comment-max-chars",
+      "1200",
+      "--full-report-url",
+      "http://ci.example.invalid/artifacts/preview.json",
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const [c] = await ours(pr);
     assert.ok(c.body.length <= 1200, `${c.body.length} characters`);
@@ -200,9 +216,17 @@ describe("pull requests on Gitea", () => {
   it("keeps the preview's exit code and result when the forge answers with an error", async () => {
     const pr = await openPr("forge-down", 8);
     const report = path.join(repo.dir, "..", "forge-down.md");
-    const r = await ciRun(pr, ["preview", "--comment", "--status", "--detailed-exitcode", "--report", report], { GITHUB_REPOSITORY: `${owner()}/no-such-repo` });
+    const r = await ciRun(pr, ["preview", "--comment", "--status", "--detailed-exitcode", "--report", report], {
+      GITHUB_REPOSITORY: `${owner()}/no-such-repo`,
+    });
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, new RegExp(`^error: Gitea answered 404 to listing the comments of ${owner()}/no-such-repo#${pr}: .+\nhint: check --forge-repo and --pr`, "m"));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^error: Gitea answered 404 to listing the comments of ${owner()}/no-such-repo#${pr}: .+\nhint: check --forge-repo and --pr`,
+        "m",
+      ),
+    );
     assert.match(r.stderr, /^error: Gitea answered 404 to setting the status pulumi-gitops\/preview on [0-9a-f]{7}: /m);
     assert.match(fs.readFileSync(report, "utf8"), /\| staging \|/);
     assert.deepEqual(await ours(pr), []);
@@ -211,7 +235,10 @@ describe("pull requests on Gitea", () => {
   it("refuses before previewing when the token or the pull request is missing", async () => {
     const noToken = await ciRun(1, ["preview", "--comment"], { GITHUB_TOKEN: "" });
     assert.equal(noToken.code, 64, noToken.stderr);
-    assert.match(noToken.stderr, /^error: no token to post to Gitea: none of \$GITOPS_FORGE_TOKEN, \$GITEA_TOKEN, \$GITHUB_TOKEN is set\nhint: /m);
+    assert.match(
+      noToken.stderr,
+      /^error: no token to post to Gitea: none of \$GITOPS_FORGE_TOKEN, \$GITEA_TOKEN, \$GITHUB_TOKEN is set\nhint: /m,
+    );
     assert.doesNotMatch(noToken.stderr, /previewing/);
     const noPr = await ciRun(1, ["preview", "--comment"], { GITHUB_EVENT_PATH: "" });
     assert.equal(noPr.code, 64, noPr.stderr);
@@ -224,9 +251,13 @@ describe("pull requests on Gitea", () => {
     repo.git("checkout", "-q", "main");
     repo.git("pull", "-q", "--ff-only", "origin", "main");
     const merged = repo.git("rev-parse", "HEAD");
-    const r = await startCli(repo.dir, ["apply", "--stack", "staging", "--status", "--forge", "gitea", "--forge-url", gitea.apiUrl, "--forge-repo", `${owner()}/${REPO}`], {
-      GITEA_TOKEN: ciToken,
-    }).done;
+    const r = await startCli(
+      repo.dir,
+      ["apply", "--stack", "staging", "--status", "--forge", "gitea", "--forge-url", gitea.apiUrl, "--forge-repo", `${owner()}/${REPO}`],
+      {
+        GITEA_TOKEN: ciToken,
+      },
+    ).done;
     assert.equal(r.code, 0, r.stderr);
     const status = (await statuses(merged)).find((s) => s.context === "pulumi-gitops/apply");
     assert.deepEqual({ status: status?.status, description: status?.description }, { status: "success", description: "applied staging" });

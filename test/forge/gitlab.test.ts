@@ -81,7 +81,12 @@ class GitLabApi {
       const sorted = url.searchParams.get("sort") === "asc" ? this.notes : [...this.notes].reverse();
       const slice = sorted.slice((page - 1) * perPage, page * perPage);
       const pages = Math.max(1, Math.ceil(sorted.length / perPage));
-      const headers: Record<string, string> = { "x-page": String(page), "x-per-page": String(perPage), "x-total": String(sorted.length), "x-total-pages": String(pages) };
+      const headers: Record<string, string> = {
+        "x-page": String(page),
+        "x-per-page": String(perPage),
+        "x-total": String(sorted.length),
+        "x-total-pages": String(pages),
+      };
       if (page < pages) {
         const next = new URL(url.href.replace("http://gitlab.invalid", this.url.replace(/\/api\/v4$/, "")));
         next.searchParams.set("page", String(page + 1));
@@ -105,7 +110,8 @@ class GitLabApi {
     }
     const status = new RegExp(`^/api/v4/projects/${PROJECT}/statuses/([0-9a-f]{40})$`).exec(url.pathname);
     if (req.method === "POST" && status) {
-      if (!["pending", "running", "success", "failed", "canceled", "skipped"].includes(String(body.state))) return this.reject(what, `state ${body.state}`, res);
+      if (!["pending", "running", "success", "failed", "canceled", "skipped"].includes(String(body.state)))
+        return this.reject(what, `state ${body.state}`, res);
       this.statuses.push({ sha: status[1], ...(body as Omit<Status, "sha">) });
       return send(201, { id: this.statuses.length, status: body.state, name: body.name });
     }
@@ -163,7 +169,13 @@ describe("merge requests on GitLab (a server checking GitLab's documented API)",
     const id = ours()[0].id;
     assert.match(ours()[0].body, /\| staging \| \d+ \| 0 \| 0 \| 0 \| 0 \| changes \|/);
     assert.deepEqual(gitlab.statuses, [
-      { sha: head, state: "success", name: "pulumi-gitops/preview", description: "changes in 1 stack", target_url: "https://gitlab.example.invalid/infra/-/jobs/9" },
+      {
+        sha: head,
+        state: "success",
+        name: "pulumi-gitops/preview",
+        description: "changes in 1 stack",
+        target_url: "https://gitlab.example.invalid/infra/-/jobs/9",
+      },
     ]);
 
     for (let i = 120; i < 250; i++) gitlab.addNote(`review note ${i}`);
@@ -172,7 +184,10 @@ describe("merge requests on GitLab (a server checking GitLab's documented API)",
     assert.equal(second.code, 0, second.stderr);
     assert.deepEqual(gitlab.unexpected, []);
     assert.equal(gitlab.notes.length, 252);
-    assert.deepEqual(ours().map((n) => n.id), [id]);
+    assert.deepEqual(
+      ours().map((n) => n.id),
+      [id],
+    );
     assert.ok(ours()[0].body.includes(`at \`${head.slice(0, 7)}\``));
     assert.equal(gitlab.statuses.at(-1)?.sha, head);
   });
@@ -182,7 +197,10 @@ describe("merge requests on GitLab (a server checking GitLab's documented API)",
     try {
       const r = await ciRun(["preview", "--comment", "--status", "--detailed-exitcode"]);
       assert.equal(r.code, 2, r.stderr);
-      assert.match(r.stderr, /^error: GitLab answered 403 to listing the notes of merge request !7 of 42: .*\nhint: the token may not do this/m);
+      assert.match(
+        r.stderr,
+        /^error: GitLab answered 403 to listing the notes of merge request !7 of 42: .*\nhint: the token may not do this/m,
+      );
       assert.match(r.stderr, /^error: GitLab answered 403 to setting the status pulumi-gitops\/preview on [0-9a-f]{7}/m);
     } finally {
       gitlab.failWith = undefined;

@@ -63,7 +63,9 @@ json.dump(fams, sys.stdout)
 
 /** Parses Prometheus text format with the reference Python client (from provision/moto.sh's venv); throws on malformed text. */
 export function parseMetrics(text: string): Family[] {
-  return JSON.parse(execFileSync(path.join(motoBin(), "python"), ["-c", PARSE], { input: text, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] }));
+  return JSON.parse(
+    execFileSync(path.join(motoBin(), "python"), ["-c", PARSE], { input: text, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] }),
+  );
 }
 
 /**
@@ -105,7 +107,9 @@ export async function startAgent(t: TestContext, workDir: string, args: string[]
     },
     metricSum: async (name, labels = {}) => {
       const samples = parseMetrics(await (await fetch(`${base}/metrics`)).text()).flatMap((f) => f.samples);
-      return samples.filter((m) => m.name === name && Object.entries(labels).every(([k, v]) => m.labels[k] === v)).reduce((sum, m) => sum + m.value, 0);
+      return samples
+        .filter((m) => m.name === name && Object.entries(labels).every(([k, v]) => m.labels[k] === v))
+        .reduce((sum, m) => sum + m.value, 0);
     },
     hook: (body, secret) => {
       const headers: Record<string, string> = { "content-type": "application/json", "x-github-event": "push" };
@@ -119,7 +123,11 @@ export async function startAgent(t: TestContext, workDir: string, args: string[]
           watchers.splice(watchers.indexOf(watcher), 1);
           reject(new Error(`the agent did not log ${pattern} within ${timeoutMs / 1000} s; it said:\n${output.slice(-4000)}`));
         }, timeoutMs);
-        const watcher = { pattern, resolve: () => (clearTimeout(timer), resolve()), reject: (err: Error) => (clearTimeout(timer), reject(err)) };
+        const watcher = {
+          pattern,
+          resolve: () => (clearTimeout(timer), resolve()),
+          reject: (err: Error) => (clearTimeout(timer), reject(err)),
+        };
         watchers.push(watcher);
       });
     },

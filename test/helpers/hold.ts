@@ -21,7 +21,8 @@ export interface Hold {
 
 async function until(what: string, ready: () => boolean, run?: ChildProcess): Promise<void> {
   while (!ready()) {
-    if (run && (run.exitCode !== null || run.signalCode !== null)) throw new Error(`the run ended (${run.exitCode ?? run.signalCode}) before ${what}`);
+    if (run && (run.exitCode !== null || run.signalCode !== null))
+      throw new Error(`the run ended (${run.exitCode ?? run.signalCode}) before ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -53,7 +54,11 @@ export function hold(dir = scratch("gitops-hold-"), name = "release"): Hold {
 export function holdFetch(repoDir: string): { reached(run?: ChildProcess): Promise<void>; release(): void } {
   const dir = scratch("gitops-fetch-hold-");
   const [mark, release, script] = ["fetched", "release", "upload-pack.sh"].map((f) => path.join(dir, f));
-  fs.writeFileSync(script, `#!/bin/sh\ngit upload-pack "$@"\nrc=$?\ntouch '${mark}'\nwhile [ ! -e '${release}' ]; do sleep 0.1; done\nexit $rc\n`, { mode: 0o755 });
+  fs.writeFileSync(
+    script,
+    `#!/bin/sh\ngit upload-pack "$@"\nrc=$?\ntouch '${mark}'\nwhile [ ! -e '${release}' ]; do sleep 0.1; done\nexit $rc\n`,
+    { mode: 0o755 },
+  );
   git(repoDir, "config", "remote.origin.uploadpack", script);
   return {
     reached: (run) => until("a fetch from origin", () => fs.existsSync(mark), run),

@@ -7,8 +7,19 @@ import { engineEnv, type EngineSettings } from "../../runner/services/workspace"
 export const ENGINE_DIR = engineDir(process.env);
 
 /** The runner's engine settings for a repository, by default on its embedded backend. */
-export function testEngineSettings(root: string, backendUrl = `file://${path.join(root, ".pulumi-gitops", "state")}`, passphrase = DEMO_PASSPHRASE): EngineSettings {
-  return { engineDir: ENGINE_DIR, pulumiHome: path.join(ENGINE_DIR, "home"), backendUrl, passphrase, root, inheritedPath: process.env.PATH ?? "" };
+export function testEngineSettings(
+  root: string,
+  backendUrl = `file://${path.join(root, ".pulumi-gitops", "state")}`,
+  passphrase = DEMO_PASSPHRASE,
+): EngineSettings {
+  return {
+    engineDir: ENGINE_DIR,
+    pulumiHome: path.join(ENGINE_DIR, "home"),
+    backendUrl,
+    passphrase,
+    root,
+    inheritedPath: process.env.PATH ?? "",
+  };
 }
 
 /** Exactly the environment the runner gives the engine, for running the raw CLI beside it. */
@@ -17,7 +28,12 @@ export function pulumiEnv(repoDir: string): NodeJS.ProcessEnv {
 }
 
 export function pulumi(repoDir: string, ...args: string[]): string {
-  return execFileSync(path.join(ENGINE_DIR, "bin", "pulumi"), [...args, "--non-interactive"], { cwd: repoDir, env: pulumiEnv(repoDir), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  return execFileSync(path.join(ENGINE_DIR, "bin", "pulumi"), [...args, "--non-interactive"], {
+    cwd: repoDir,
+    env: pulumiEnv(repoDir),
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
 }
 
 export function tags(repoDir: string, stack: string): Record<string, string> {

@@ -100,7 +100,12 @@ function initRepo(root: string, dir: string, origin: string): TestRepo {
   git(root, "init", "-q", "--bare", "-b", "main", origin);
   git(root, "init", "-q", "-b", "main", dir);
   fs.appendFileSync(path.join(dir, ".git", "info", "exclude"), "/node_modules\n");
-  for (const [k, v] of [["user.name", "Test"], ["user.email", "test@example.invalid"], ["commit.gpgsign", "false"]]) git(dir, "config", k, v);
+  for (const [k, v] of [
+    ["user.name", "Test"],
+    ["user.email", "test@example.invalid"],
+    ["commit.gpgsign", "false"],
+  ])
+    git(dir, "config", k, v);
   const repo: TestRepo = {
     dir,
     origin,

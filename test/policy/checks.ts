@@ -29,7 +29,8 @@ export function noPublicBuckets(rs: readonly Registered[]): Violation[] {
     const mine = (type: string) => rs.filter((r) => r.type === type && r.inputs.bucket === b.id);
     const v = (message: string) => out.push({ resource: b.name, message });
     if (typeof b.inputs.acl === "string" && b.inputs.acl.startsWith("public")) v(`bucket ACL is ${b.inputs.acl}`);
-    for (const acl of mine("aws:s3/bucketAcl:BucketAcl")) if (String(acl.inputs.acl ?? "").startsWith("public")) v(`BucketAcl ${acl.name} is ${acl.inputs.acl}`);
+    for (const acl of mine("aws:s3/bucketAcl:BucketAcl"))
+      if (String(acl.inputs.acl ?? "").startsWith("public")) v(`BucketAcl ${acl.name} is ${acl.inputs.acl}`);
     const blocks = mine("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock");
     const fields = ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"];
     if (!blocks.some((p) => fields.every((f) => p.inputs[f] === true))) v("no public access block with all four settings true");
@@ -79,7 +80,10 @@ export function privilegedRolesNotFromPullRequests(rs: readonly Registered[]): V
   const attachments = rs.filter((r) => r.type === "aws:iam/rolePolicyAttachment:RolePolicyAttachment");
   for (const role of rs.filter((r) => r.type === "aws:iam/role:Role")) {
     const policies = attachments.filter((a) => a.inputs.role === role.state.name).map((a) => a.inputs.policyArn);
-    const privileged = policies.some((p) => p !== READ_ONLY) || asList(role.inputs.inlinePolicies).length > 0 || asList(role.inputs.managedPolicyArns).some((p) => p !== READ_ONLY);
+    const privileged =
+      policies.some((p) => p !== READ_ONLY) ||
+      asList(role.inputs.inlinePolicies).length > 0 ||
+      asList(role.inputs.managedPolicyArns).some((p) => p !== READ_ONLY);
     if (!privileged) continue;
     const v = (message: string) => out.push({ resource: role.name, message });
     for (const s of asList(parse(role.inputs.assumeRolePolicy).Statement)) {
@@ -91,9 +95,9 @@ export function privilegedRolesNotFromPullRequests(rs: readonly Registered[]): V
       const audKey = Object.keys(cond.StringEquals ?? {}).find((k) => k.endsWith(":aud"));
       if (likeSub) v("trust matches the subject with StringLike (wildcards)");
       if (subs.length === 0) v("trust does not pin the token subject");
-      for (const sub of subs)
-        if (!/^repo:[^:*?]+\/[^:*?]+:ref:refs\/heads\/[^*?]+$/.test(sub)) v(`assumable by ${sub}, not only a branch`);
-      if (!audKey || asList(cond.StringEquals[audKey]).join() !== "sts.amazonaws.com") v("trust does not pin the audience sts.amazonaws.com");
+      for (const sub of subs) if (!/^repo:[^:*?]+\/[^:*?]+:ref:refs\/heads\/[^*?]+$/.test(sub)) v(`assumable by ${sub}, not only a branch`);
+      if (!audKey || asList(cond.StringEquals[audKey]).join() !== "sts.amazonaws.com")
+        v("trust does not pin the audience sts.amazonaws.com");
     }
   }
   return out;

@@ -50,7 +50,10 @@ describe("per-environment program", () => {
     const [provider] = ofType(resources, "pulumi:providers:kubernetes");
     assert.equal(provider.inputs.renderYamlToDirectory, path.join("/repo", "rendered/dev"));
     assert.equal(provider.inputs.enableConfigMapMutable, "true");
-    assert.deepEqual(resources.filter((r) => r.type.startsWith("aws:") || r.type === "pulumi:providers:aws"), []);
+    assert.deepEqual(
+      resources.filter((r) => r.type.startsWith("aws:") || r.type === "pulumi:providers:aws"),
+      [],
+    );
     assert.equal(out.bucketName, undefined);
     assert.equal(out.replicas, 1);
     assert.equal(await valueOf(out.url), "http://web.web-dev.svc.cluster.local");
@@ -92,17 +95,26 @@ describe("the checks catch violations", () => {
   it("a public, unencrypted-transport bucket", async () => {
     const resources = installMocks("neg");
     const b = new aws.s3.Bucket("open", {});
-    new aws.s3.BucketPublicAccessBlock("open-pab", { bucket: b.id, blockPublicAcls: true, blockPublicPolicy: false, ignorePublicAcls: true, restrictPublicBuckets: true });
+    new aws.s3.BucketPublicAccessBlock("open-pab", {
+      bucket: b.id,
+      blockPublicAcls: true,
+      blockPublicPolicy: false,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    });
     new aws.s3.BucketPolicy("open-policy", {
       bucket: b.id,
       policy: JSON.stringify({ Statement: [{ Effect: "Allow", Principal: "*", Action: "s3:GetObject", Resource: "*" }] }),
     });
     await settle();
-    assert.deepEqual(noPublicBuckets(resources).map((v) => v.message), [
-      "no public access block with all four settings true",
-      "bucket policy allows a public principal",
-      "bucket policy does not deny non-TLS access",
-    ]);
+    assert.deepEqual(
+      noPublicBuckets(resources).map((v) => v.message),
+      [
+        "no public access block with all four settings true",
+        "bucket policy allows a public principal",
+        "bucket policy does not deny non-TLS access",
+      ],
+    );
   });
 
   it("a root container without limits, in a namespace without quota", async () => {
@@ -111,28 +123,37 @@ describe("the checks catch violations", () => {
       metadata: { name: "rooty", namespace: "wild" },
       spec: {
         selector: { matchLabels: { a: "b" } },
-        template: { metadata: { labels: { a: "b" } }, spec: { containers: [{ name: "c", image: "x:1", securityContext: { runAsUser: 0 } }] } },
+        template: {
+          metadata: { labels: { a: "b" } },
+          spec: { containers: [{ name: "c", image: "x:1", securityContext: { runAsUser: 0 } }] },
+        },
       },
     });
     await settle();
-    assert.deepEqual(containersHardened(resources).map((v) => v.message), [
-      "may run as root",
-      "allows privilege escalation",
-      "does not drop ALL capabilities",
-      "has no CPU and memory limits",
-    ]);
+    assert.deepEqual(
+      containersHardened(resources).map((v) => v.message),
+      ["may run as root", "allows privilege escalation", "does not drop ALL capabilities", "has no CPU and memory limits"],
+    );
     assert.deepEqual(deploymentsInQuotaedNamespaces(resources), [{ resource: "rooty", message: "namespace wild has no ResourceQuota" }]);
   });
 
   const trusts: { name: string; condition: any; want: RegExp }[] = [
     {
       name: "pull requests",
-      condition: { StringEquals: { "token.actions.githubusercontent.com:aud": "sts.amazonaws.com", "token.actions.githubusercontent.com:sub": "repo:acme/infra:pull_request" } },
+      condition: {
+        StringEquals: {
+          "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+          "token.actions.githubusercontent.com:sub": "repo:acme/infra:pull_request",
+        },
+      },
       want: /assumable by repo:acme\/infra:pull_request/,
     },
     {
       name: "a wildcard subject",
-      condition: { StringEquals: { "token.actions.githubusercontent.com:aud": "sts.amazonaws.com" }, StringLike: { "token.actions.githubusercontent.com:sub": "repo:acme/infra:*" } },
+      condition: {
+        StringEquals: { "token.actions.githubusercontent.com:aud": "sts.amazonaws.com" },
+        StringLike: { "token.actions.githubusercontent.com:sub": "repo:acme/infra:*" },
+      },
       want: /StringLike/,
     },
     {
@@ -146,13 +167,18 @@ describe("the checks catch violations", () => {
       const resources = installMocks("neg");
       const role = new aws.iam.Role("apply", {
         assumeRolePolicy: JSON.stringify({
-          Statement: [{ Effect: "Allow", Principal: { Federated: "arn:x" }, Action: "sts:AssumeRoleWithWebIdentity", Condition: t.condition }],
+          Statement: [
+            { Effect: "Allow", Principal: { Federated: "arn:x" }, Action: "sts:AssumeRoleWithWebIdentity", Condition: t.condition },
+          ],
         }),
       });
       new aws.iam.RolePolicyAttachment("apply-admin", { role: role.name, policyArn: "arn:aws:iam::aws:policy/AdministratorAccess" });
       await settle();
       const violations = privilegedRolesNotFromPullRequests(resources);
-      assert.ok(violations.some((v) => v.resource === "apply" && t.want.test(v.message)), JSON.stringify(violations));
+      assert.ok(
+        violations.some((v) => v.resource === "apply" && t.want.test(v.message)),
+        JSON.stringify(violations),
+      );
     });
 
   it("the same trust is fine on a read-only role", async () => {

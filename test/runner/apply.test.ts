@@ -28,7 +28,10 @@ describe("gitops apply", () => {
       assert.equal(t["gitops:command"], "apply");
       assert.equal(t["gitops:result"], "succeeded");
       const manifests = fs.readdirSync(path.join(repo.dir, "rendered", s, "1-manifest"));
-      assert.ok(manifests.some((f) => f.includes("deployment")), `${s} rendered a Deployment: ${manifests}`);
+      assert.ok(
+        manifests.some((f) => f.includes("deployment")),
+        `${s} rendered a Deployment: ${manifests}`,
+      );
       assert.ok(fs.readdirSync(path.join(repo.dir, ".pulumi-gitops", "backups", s)).length === 1, "a state backup was saved first");
     }
     const history = JSON.parse(pulumi(repo.dir, "stack", "history", "--json", "--stack", "dev"));
@@ -45,7 +48,10 @@ describe("gitops apply", () => {
     assert.equal(s.code, 0, s.stderr);
     const rows = JSON.parse(s.stdout);
     const head = repo.git("rev-parse", "HEAD");
-    assert.deepEqual(rows.map((x: { stack: string }) => x.stack), ["dev", "staging", "prod"]);
+    assert.deepEqual(
+      rows.map((x: { stack: string }) => x.stack),
+      ["dev", "staging", "prod"],
+    );
     for (const row of rows) {
       assert.equal(row.commit, head);
       assert.equal(row.subject, "initial infrastructure");
@@ -66,7 +72,14 @@ describe("gitops apply", () => {
     repo.git("merge", "-q", "--no-ff", "-m", "Merge scale-prod", "scale-prod");
     repo.git("push", "-q", "origin", "main");
     const status = JSON.parse((await gitops(repo.dir, "status", "--json")).stdout);
-    assert.deepEqual(status.map((x: { stack: string; inSync: boolean; behind: number }) => [x.stack, x.inSync, x.behind]), [["dev", true, 2], ["staging", true, 2], ["prod", false, 2]]);
+    assert.deepEqual(
+      status.map((x: { stack: string; inSync: boolean; behind: number }) => [x.stack, x.inSync, x.behind]),
+      [
+        ["dev", true, 2],
+        ["staging", true, 2],
+        ["prod", false, 2],
+      ],
+    );
     const r = await gitops(repo.dir, "apply");
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(order(r.stderr), ["prod"]);
@@ -84,15 +97,29 @@ describe("gitops apply", () => {
 
   it("stops at the first failing stack and leaves the earlier ones applied", async () => {
     const before = Object.fromEntries(["dev", "staging", "prod"].map((s) => [s, tags(repo.dir, s)["gitops:commit"]]));
-    repo.write("index.ts", `import * as sdk from "@pulumi/pulumi";\nif (sdk.getStack() === "staging") throw new Error("staging is broken on purpose");\n` + repo.read("index.ts"));
+    repo.write(
+      "index.ts",
+      `import * as sdk from "@pulumi/pulumi";\nif (sdk.getStack() === "staging") throw new Error("staging is broken on purpose");\n` +
+        repo.read("index.ts"),
+    );
     const bad = repo.commit("break staging");
     repo.git("push", "-q", "origin", "main");
     const r = await gitops(repo.dir, "apply", "--json", "-");
     assert.equal(r.code, 1, r.stderr);
     const out = JSON.parse(r.stdout);
-    assert.deepEqual(out.stacks.map((s: { stack: string; status: string }) => [s.stack, s.status]), [["dev", "succeeded"], ["staging", "failed"], ["prod", "skipped"]]);
+    assert.deepEqual(
+      out.stacks.map((s: { stack: string; status: string }) => [s.stack, s.status]),
+      [
+        ["dev", "succeeded"],
+        ["staging", "failed"],
+        ["prod", "skipped"],
+      ],
+    );
     assert.match(out.stacks[1].error, /staging is broken on purpose/);
-    assert.match(r.stderr, /^error: staging: [\s\S]*staging is broken on purpose[\s\S]*\nhint: `gitops status` shows what staging runs now; fix the cause/m);
+    assert.match(
+      r.stderr,
+      /^error: staging: [\s\S]*staging is broken on purpose[\s\S]*\nhint: `gitops status` shows what staging runs now; fix the cause/m,
+    );
     assert.match(out.stacks[2].reason, /not applied: staging failed/);
     assert.equal(tags(repo.dir, "dev")["gitops:commit"], bad);
     assert.equal(tags(repo.dir, "staging")["gitops:commit"], before.staging, "a failed stack keeps the commit that runs");
@@ -112,7 +139,10 @@ describe("gitops apply", () => {
     assert.match(s.stdout, new RegExp(`^staging\\s+${runs.slice(0, 7)}\\s+.*\\sin-sync\\s+-\\s+failed apply ${bad.slice(0, 7)} `, "m"));
     assert.match(
       s.stdout,
-      new RegExp(`^staging: the last attempt \\(apply of ${bad.slice(0, 7)}, [^)]+\\) failed; it still runs ${runs.slice(0, 7)}, which is what main declares for it: apply has nothing to do$`, "m"),
+      new RegExp(
+        `^staging: the last attempt \\(apply of ${bad.slice(0, 7)}, [^)]+\\) failed; it still runs ${runs.slice(0, 7)}, which is what main declares for it: apply has nothing to do$`,
+        "m",
+      ),
     );
     const json = JSON.parse((await gitops(repo.dir, "status", "--json", "--stack", "staging")).stdout)[0];
     assert.deepEqual([json.commit, json.attempted, json.result, json.inSync], [runs, bad, "failed", true]);
@@ -120,7 +150,11 @@ describe("gitops apply", () => {
     const h = await gitops(repo.dir, "history", "--stack", "staging", "--json");
     assert.equal(h.code, 0, h.stderr);
     const versions = JSON.parse(h.stdout).map((e: { version: number }) => e.version);
-    assert.deepEqual(versions, Array.from({ length: versions.length }, (_, i) => versions.length - i), "newest first, numbered from 1");
+    assert.deepEqual(
+      versions,
+      Array.from({ length: versions.length }, (_, i) => versions.length - i),
+      "newest first, numbered from 1",
+    );
     const table = await gitops(repo.dir, "history", "--stack", "staging");
     assert.match(table.stdout, new RegExp(`^\\s*${versions.length}  .* failed `, "m"));
   });
@@ -152,7 +186,10 @@ describe("apply guards", () => {
     const clone = path.join(repo.dir, "..", "other");
     repo.git("clone", "-q", repo.origin, clone);
     fs.writeFileSync(path.join(clone, "README.md"), "# changed elsewhere\n");
-    for (const args of [["-c", "user.name=T", "-c", "user.email=t@example.invalid", "commit", "-qam", "elsewhere"], ["push", "-q", "origin", "main"]]) {
+    for (const args of [
+      ["-c", "user.name=T", "-c", "user.email=t@example.invalid", "commit", "-qam", "elsewhere"],
+      ["push", "-q", "origin", "main"],
+    ]) {
       repo.git("-C", clone, ...args);
     }
     const behind = await gitops(repo.dir, "apply");
@@ -168,7 +205,11 @@ describe("apply guards", () => {
   });
 });
 
-const history = (repo: TestRepo) => JSON.parse(pulumi(repo.dir, "stack", "history", "--json", "--stack", "dev")) as { result: string; environment?: Record<string, string> }[];
+const history = (repo: TestRepo) =>
+  JSON.parse(pulumi(repo.dir, "stack", "history", "--json", "--stack", "dev")) as {
+    result: string;
+    environment?: Record<string, string>;
+  }[];
 const version = (repo: TestRepo) => JSON.parse(pulumi(repo.dir, "stack", "output", "--json", "--stack", "dev")).version;
 
 describe("apply against another runner", () => {
@@ -180,82 +221,105 @@ describe("apply against another runner", () => {
     }
   });
 
-  it("--lock-timeout: gives up when the lock stays held, stops waiting on Ctrl-C, goes on once it is released", { timeout: 600_000 }, async () => {
-    const h = hold();
-    const repo = createCounterRepo({ dev: { count: 1, version: "one" } });
-    repos.push(repo);
-    assert.equal((await gitops(repo.dir, "apply")).code, 0);
-    repo.write("stacks/Pulumi.dev.yaml", counterStackYaml({ count: 2, version: "two", holdFile: h.file }));
-    repo.commit("two, held open");
-    repo.git("push", "-q", "origin", "main");
-    const holder = startCli(repo.dir, ["apply"]);
-    await h.reached(holder.child);
-    const engine = enginePid(holder.child.pid!);
+  it(
+    "--lock-timeout: gives up when the lock stays held, stops waiting on Ctrl-C, goes on once it is released",
+    { timeout: 600_000 },
+    async () => {
+      const h = hold();
+      const repo = createCounterRepo({ dev: { count: 1, version: "one" } });
+      repos.push(repo);
+      assert.equal((await gitops(repo.dir, "apply")).code, 0);
+      repo.write("stacks/Pulumi.dev.yaml", counterStackYaml({ count: 2, version: "two", holdFile: h.file }));
+      repo.commit("two, held open");
+      repo.git("push", "-q", "origin", "main");
+      const holder = startCli(repo.dir, ["apply"]);
+      await h.reached(holder.child);
+      const engine = enginePid(holder.child.pid!);
 
-    const late = await gitops(repo.dir, "apply", "--lock-timeout", "2");
-    assert.equal(late.code, 3, late.stderr);
-    assert.match(late.stderr, new RegExp(`^error: stack dev is locked: created by \\S+ \\(pid ${engine}\\)`, "m"));
+      const late = await gitops(repo.dir, "apply", "--lock-timeout", "2");
+      assert.equal(late.code, 3, late.stderr);
+      assert.match(late.stderr, new RegExp(`^error: stack dev is locked: created by \\S+ \\(pid ${engine}\\)`, "m"));
 
-    const interrupted = startCli(repo.dir, ["apply", "--lock-timeout", "3600"]);
-    await printed(interrupted.child, /is locked.*; retrying in/);
-    interrupted.child.kill("SIGINT");
-    const stopped = await interrupted.done;
-    assert.equal(stopped.signal, null);
-    assert.equal(stopped.code, 1, stopped.stderr);
-    assert.ok(alive(engine), "it stopped waiting while the lock was still held");
+      const interrupted = startCli(repo.dir, ["apply", "--lock-timeout", "3600"]);
+      await printed(interrupted.child, /is locked.*; retrying in/);
+      interrupted.child.kill("SIGINT");
+      const stopped = await interrupted.done;
+      assert.equal(stopped.signal, null);
+      assert.equal(stopped.code, 1, stopped.stderr);
+      assert.ok(alive(engine), "it stopped waiting while the lock was still held");
 
-    const patient = startCli(repo.dir, ["apply", "--lock-timeout", "3600"]);
-    await printed(patient.child, /is locked.*; retrying in/);
-    h.release();
-    assert.equal((await holder.done).code, 0);
-    const waited = await patient.done;
-    assert.equal(waited.code, 0, waited.stderr);
-    assert.deepEqual(history(repo).map((u) => u.result), ["succeeded", "succeeded", "succeeded"], "the holder's update, then the one that waited");
-    assert.deepEqual(lockFiles(path.join(repo.dir, ".pulumi-gitops", "state")), []);
-    assert.equal(version(repo), "two");
-  });
+      const patient = startCli(repo.dir, ["apply", "--lock-timeout", "3600"]);
+      await printed(patient.child, /is locked.*; retrying in/);
+      h.release();
+      assert.equal((await holder.done).code, 0);
+      const waited = await patient.done;
+      assert.equal(waited.code, 0, waited.stderr);
+      assert.deepEqual(
+        history(repo).map((u) => u.result),
+        ["succeeded", "succeeded", "succeeded"],
+        "the holder's update, then the one that waited",
+      );
+      assert.deepEqual(lockFiles(path.join(repo.dir, ".pulumi-gitops", "state")), []);
+      assert.equal(version(repo), "two");
+    },
+  );
 
-  it("an older pipeline that waited for the lock while a newer one deployed does not deploy its commit over it", { timeout: 600_000 }, async () => {
-    const h = hold();
-    const repo = createCounterRepo({ dev: { count: 1, version: "w" } });
-    repos.push(repo);
-    assert.equal((await gitops(repo.dir, "apply")).code, 0);
-    const state = path.join(repo.dir, ".pulumi-gitops", "state");
-    // A second checkout of the same origin on the same backend, named by PULUMI_BACKEND_URL.
-    const other = path.join(repo.dir, "..", "other");
-    repo.git("clone", "-q", repo.origin, other);
-    fs.symlinkSync(fs.realpathSync(path.join(repo.dir, "node_modules")), path.join(other, "node_modules"));
-    fs.appendFileSync(path.join(other, ".git", "info", "exclude"), "/node_modules\n");
-    const env = { PULUMI_BACKEND_URL: `file://${state}`, PULUMI_CONFIG_PASSPHRASE: DEMO_PASSPHRASE };
+  it(
+    "an older pipeline that waited for the lock while a newer one deployed does not deploy its commit over it",
+    { timeout: 600_000 },
+    async () => {
+      const h = hold();
+      const repo = createCounterRepo({ dev: { count: 1, version: "w" } });
+      repos.push(repo);
+      assert.equal((await gitops(repo.dir, "apply")).code, 0);
+      const state = path.join(repo.dir, ".pulumi-gitops", "state");
+      // A second checkout of the same origin on the same backend, named by PULUMI_BACKEND_URL.
+      const other = path.join(repo.dir, "..", "other");
+      repo.git("clone", "-q", repo.origin, other);
+      fs.symlinkSync(fs.realpathSync(path.join(repo.dir, "node_modules")), path.join(other, "node_modules"));
+      fs.appendFileSync(path.join(other, ".git", "info", "exclude"), "/node_modules\n");
+      const env = { PULUMI_BACKEND_URL: `file://${state}`, PULUMI_CONFIG_PASSPHRASE: DEMO_PASSPHRASE };
 
-    repo.write("stacks/Pulumi.dev.yaml", counterStackYaml({ count: 3, version: "x" }));
-    const x = repo.commit("x");
-    repo.git("push", "-q", "origin", "main");
-    // The pipeline of x checks that x is main's tip, then is held before it deploys.
-    const fetch = holdFetch(repo.dir);
-    const older = startCli(repo.dir, ["apply", "--lock-timeout", "3600"], { GITOPS_GIT_TIMEOUT: "1h" });
-    await fetch.reached(older.child);
+      repo.write("stacks/Pulumi.dev.yaml", counterStackYaml({ count: 3, version: "x" }));
+      const x = repo.commit("x");
+      repo.git("push", "-q", "origin", "main");
+      // The pipeline of x checks that x is main's tip, then is held before it deploys.
+      const fetch = holdFetch(repo.dir);
+      const older = startCli(repo.dir, ["apply", "--lock-timeout", "3600"], { GITOPS_GIT_TIMEOUT: "1h" });
+      await fetch.reached(older.child);
 
-    // y lands on main; its pipeline, in the other checkout, deploys it and is held mid-update.
-    for (const args of [["pull", "-q", "--ff-only", "origin", "main"], ["config", "user.name", "T"], ["config", "user.email", "t@example.invalid"]]) git(other, ...args);
-    fs.writeFileSync(path.join(other, "stacks", "Pulumi.dev.yaml"), counterStackYaml({ count: 4, version: "y", holdFile: h.file }));
-    git(other, "commit", "-qam", "y");
-    const y = git(other, "rev-parse", "HEAD");
-    git(other, "push", "-q", "origin", "main");
-    const newer = startCli(other, ["apply"], env);
-    await h.reached(newer.child);
+      // y lands on main; its pipeline, in the other checkout, deploys it and is held mid-update.
+      for (const args of [
+        ["pull", "-q", "--ff-only", "origin", "main"],
+        ["config", "user.name", "T"],
+        ["config", "user.email", "t@example.invalid"],
+      ])
+        git(other, ...args);
+      fs.writeFileSync(path.join(other, "stacks", "Pulumi.dev.yaml"), counterStackYaml({ count: 4, version: "y", holdFile: h.file }));
+      git(other, "commit", "-qam", "y");
+      const y = git(other, "rev-parse", "HEAD");
+      git(other, "push", "-q", "origin", "main");
+      const newer = startCli(other, ["apply"], env);
+      await h.reached(newer.child);
 
-    // x's pipeline goes on, meets y's lock and waits for it; then y's update ends.
-    fetch.release();
-    await printed(older.child, /is locked.*; retrying in/);
-    h.release();
-    const rn = await newer.done;
-    assert.equal(rn.code, 0, rn.stderr);
-    const ro = await older.done;
-    assert.equal(ro.code, 3, ro.stderr);
-    assert.match(ro.stderr, new RegExp(`^error: refusing to deploy ${x.slice(0, 7)} to dev: it runs ${y.slice(0, 7)}, which ${x.slice(0, 7)} does not contain`, "m"));
-    assert.equal(version(repo), "y", "what runs is the newer commit");
-    assert.equal(tags(repo.dir, "dev")["gitops:commit"], y);
-    assert.equal(history(repo)[0].environment?.["git.head"], y, "no update after y's");
-  });
+      // x's pipeline goes on, meets y's lock and waits for it; then y's update ends.
+      fetch.release();
+      await printed(older.child, /is locked.*; retrying in/);
+      h.release();
+      const rn = await newer.done;
+      assert.equal(rn.code, 0, rn.stderr);
+      const ro = await older.done;
+      assert.equal(ro.code, 3, ro.stderr);
+      assert.match(
+        ro.stderr,
+        new RegExp(
+          `^error: refusing to deploy ${x.slice(0, 7)} to dev: it runs ${y.slice(0, 7)}, which ${x.slice(0, 7)} does not contain`,
+          "m",
+        ),
+      );
+      assert.equal(version(repo), "y", "what runs is the newer commit");
+      assert.equal(tags(repo.dir, "dev")["gitops:commit"], y);
+      assert.equal(history(repo)[0].environment?.["git.head"], y, "no update after y's");
+    },
+  );
 });

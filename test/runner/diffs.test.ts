@@ -19,12 +19,18 @@ test("outputDiffs names the changed leaf, inside lists of the same length", () =
 
 test("outputDiffs reports a list whose length changed as one difference", () => {
   const diffs = outputDiffs({ ports: [80] }, { ports: [80, 443] });
-  assert.deepEqual(diffs.map((d) => [d.path, d.kind]), [["ports", "update"]]);
+  assert.deepEqual(
+    diffs.map((d) => [d.path, d.kind]),
+    [["ports", "update"]],
+  );
 });
 
 test("outputDiffs tells added and removed properties apart", () => {
   const diffs = outputDiffs({ a: 1 }, { b: 2 });
-  assert.deepEqual(diffs.map((d) => [d.path, d.kind]).sort(), [["a", "delete"], ["b", "add"]]);
+  assert.deepEqual(diffs.map((d) => [d.path, d.kind]).sort(), [
+    ["a", "delete"],
+    ["b", "add"],
+  ]);
 });
 
 test("declaredDiffs keeps only what the program declares", () => {
@@ -33,7 +39,10 @@ test("declaredDiffs keeps only what the program declares", () => {
     { spec: { replicas: 2 }, metadata: { labels: { app: "web" }, resourceVersion: "10", generation: 1 } },
     { spec: { replicas: 3 }, metadata: { labels: { app: "web" }, resourceVersion: "17", generation: 2 } },
   );
-  assert.deepEqual(declaredDiffs(inputs, diffs).map((d) => d.path), ["spec.replicas"]);
+  assert.deepEqual(
+    declaredDiffs(inputs, diffs).map((d) => d.path),
+    ["spec.replicas"],
+  );
   assert.equal(declaredDiffs(undefined, diffs).length, 3, "without recorded inputs every difference counts");
   assert.deepEqual(declaredDiffs(inputs, []), []);
 });

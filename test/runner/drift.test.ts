@@ -9,10 +9,20 @@ import { createFileRepo, createRepo, type TestRepo } from "../helpers/repo";
 
 interface Json {
   title: string;
-  stacks: { stack: string; operation: string; status: string; reason?: string; changes: { name: string; op: string; diffs: { path: string; kind: string; before?: unknown; after?: unknown }[] }[] }[];
+  stacks: {
+    stack: string;
+    operation: string;
+    status: string;
+    reason?: string;
+    changes: { name: string; op: string; diffs: { path: string; kind: string; before?: unknown; after?: unknown }[] }[];
+  }[];
 }
 
-const worktrees = (repo: TestRepo) => repo.git("worktree", "list", "--porcelain").split("\n").filter((l) => l.startsWith("worktree ")).length;
+const worktrees = (repo: TestRepo) =>
+  repo
+    .git("worktree", "list", "--porcelain")
+    .split("\n")
+    .filter((l) => l.startsWith("worktree ")).length;
 
 describe("gitops drift", () => {
   let repo: TestRepo;
@@ -44,7 +54,10 @@ describe("gitops drift", () => {
     const [dev] = out.stacks;
     assert.equal(dev.operation, "drift");
     assert.equal(dev.status, "succeeded");
-    assert.deepEqual(dev.changes.map((c) => [c.name, c.op]), [["greeting", "update"]]);
+    assert.deepEqual(
+      dev.changes.map((c) => [c.name, c.op]),
+      [["greeting", "update"]],
+    );
     assert.deepEqual(dev.changes[0].diffs, [{ path: "content", kind: "update", before: "hello", after: "tampered" }]);
     assert.match(dev.reason!, new RegExp(`^drifted from ${deployed.slice(0, 7)}: greeting \\(content\\)$`));
     const report = fs.readFileSync(reportFile, "utf8");
@@ -90,7 +103,10 @@ describe("gitops drift", () => {
     const r = await gitops(repo.dir, "drift", "--json", "-");
     assert.equal(r.code, 2, r.stderr);
     const out: Json = JSON.parse(r.stdout);
-    assert.deepEqual(out.stacks[0].changes.map((c) => [c.name, c.op, c.diffs.length]), [["greeting", "delete", 0]]);
+    assert.deepEqual(
+      out.stacks[0].changes.map((c) => [c.name, c.op, c.diffs.length]),
+      [["greeting", "delete", 0]],
+    );
     assert.match(out.stacks[0].reason!, /greeting \(gone\)/);
 
     const fixed = await gitops(repo.dir, "drift", "--remediate");
@@ -132,7 +148,13 @@ describe("gitops drift on stacks it cannot check", () => {
     const r = await gitops(repo.dir, "drift", "--json", "-");
     assert.equal(r.code, 0, r.stderr);
     const out: Json = JSON.parse(r.stdout);
-    assert.deepEqual(out.stacks.map((s) => [s.stack, s.status]), [["dev", "skipped"], ["staging", "skipped"]]);
+    assert.deepEqual(
+      out.stacks.map((s) => [s.stack, s.status]),
+      [
+        ["dev", "skipped"],
+        ["staging", "skipped"],
+      ],
+    );
     assert.match(out.stacks[0].reason!, /renders manifests to .*rendered\/dev.*drift cannot be checked \(use a cluster target\)/);
     assert.match(out.stacks[1].reason!, /never deployed/);
     assert.doesNotMatch(r.stderr, /unreachable cluster/);

@@ -40,10 +40,16 @@ describe("bad input", () => {
 
   it("a missing or bad option value is a usage error that names the option, and nothing runs", async () => {
     const cases: [string[], RegExp][] = [
-      [["apply", "--lock-timeout", "abc"], /^error: --lock-timeout takes a whole number, not 'abc' \(for example --lock-timeout 120\)\nhint: see `gitops apply --help`$/m],
+      [
+        ["apply", "--lock-timeout", "abc"],
+        /^error: --lock-timeout takes a whole number, not 'abc' \(for example --lock-timeout 120\)\nhint: see `gitops apply --help`$/m,
+      ],
       [["apply", "--lock-timeout", "-5"], /^error: --lock-timeout takes a whole number, not '-5'/m],
       [["apply", "--lock-timeout"], /^error: Not enough arguments following: lock-timeout\nhint: see `gitops apply --help`$/m],
-      [["preview", "--parallel", "abc"], /^error: --parallel takes a whole number of at least 1, not 'abc'.*\nhint: see `gitops preview --help`$/m],
+      [
+        ["preview", "--parallel", "abc"],
+        /^error: --parallel takes a whole number of at least 1, not 'abc'.*\nhint: see `gitops preview --help`$/m,
+      ],
       [["preview", "--parallel", "0"], /^error: --parallel takes a whole number of at least 1, not '0'/m],
       [["preview", "--all", "--parallel"], /^error: Not enough arguments following: parallel$/m],
       [["rollback", "--stack", "dev", "--to", "HEAD", "--lock-timeout", "1.5"], /^error: --lock-timeout takes a whole number, not '1\.5'/m],
@@ -62,7 +68,10 @@ describe("bad input", () => {
     const missing = path.join(repo.dir, "..", "no-such-dir");
     const applied = await gitops(repo.dir, "apply", "--report", path.join(missing, "apply.md"));
     assert.equal(applied.code, 64, applied.stderr);
-    assertCleanError(applied.stderr, /^error: --report .*no-such-dir\/apply\.md: the directory .*no-such-dir does not exist\nhint: create it first/m);
+    assertCleanError(
+      applied.stderr,
+      /^error: --report .*no-such-dir\/apply\.md: the directory .*no-such-dir does not exist\nhint: create it first/m,
+    );
     assert.deepEqual(resources(repo.dir, "dev"), [], "nothing was deployed");
     const previewed = await gitops(repo.dir, "preview", "--all", "--json", path.join(missing, "preview.json"));
     assert.equal(previewed.code, 64, previewed.stderr);
@@ -111,7 +120,10 @@ describe("bad input", () => {
 
   it("a broken stack file is reported with file and key, and nothing is applied", async () => {
     const good = repo.read("stacks/Pulumi.staging.yaml");
-    repo.write("stacks/Pulumi.staging.yaml", good.replace("replicas: 1", 'replicas: "three"').replace("port: 8080", "port: 8080\n    colour: blue"));
+    repo.write(
+      "stacks/Pulumi.staging.yaml",
+      good.replace("replicas: 1", 'replicas: "three"').replace("port: 8080", "port: 8080\n    colour: blue"),
+    );
     repo.commit("break the staging file");
     repo.git("push", "-q", "origin", "main");
     const r = await gitops(repo.dir, "apply");
@@ -134,16 +146,30 @@ describe("bad input", () => {
   });
 
   it("the real staging and prod stacks fail per stack, clearly, where cloud access is needed", async () => {
-    for (const s of ["staging", "prod"]) repo.write(`stacks/Pulumi.${s}.yaml`, fs.readFileSync(path.join(PROJECT, "stacks", `Pulumi.${s}.yaml`), "utf8"));
+    for (const s of ["staging", "prod"])
+      repo.write(`stacks/Pulumi.${s}.yaml`, fs.readFileSync(path.join(PROJECT, "stacks", `Pulumi.${s}.yaml`), "utf8"));
     // Stacks that target real infrastructure refuse the demo passphrase (test/runner/secrets.test.ts).
     const r = await startCli(repo.dir, ["preview", "--all", "--json", "-"], { PULUMI_CONFIG_PASSPHRASE: "a passphrase of our own" }).done;
     assert.equal(r.code, 1, r.stderr);
     const stacks = JSON.parse(r.stdout).stacks;
-    assert.deepEqual(stacks.map((s: { stack: string; status: string }) => [s.stack, s.status]), [["dev", "succeeded"], ["staging", "failed"], ["prod", "failed"]]);
+    assert.deepEqual(
+      stacks.map((s: { stack: string; status: string }) => [s.stack, s.status]),
+      [
+        ["dev", "succeeded"],
+        ["staging", "failed"],
+        ["prod", "failed"],
+      ],
+    );
     for (const s of stacks.slice(1)) {
       assert.match(s.error, /needs the 'aws' resource plugin 7\.48\.0, which is not installed$/);
       assert.match(s.hint, /^install it on a machine with network access/);
-      assert.match(r.stderr, new RegExp(`^error: ${s.stack}: stack ${s.stack} needs the 'aws' resource plugin 7\\.48\\.0, which is not installed\nhint: install it on a machine`, "m"));
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `^error: ${s.stack}: stack ${s.stack} needs the 'aws' resource plugin 7\\.48\\.0, which is not installed\nhint: install it on a machine`,
+          "m",
+        ),
+      );
     }
     assert.doesNotMatch(r.stderr, /^\s+at .+:\d+:\d+\)?$/m, "no stack trace");
     repo.git("checkout", "--", "stacks");

@@ -15,7 +15,8 @@ import { pulumi, resources } from "../helpers/pulumi";
 import { createCounterRepo, createRepo, type TestRepo } from "../helpers/repo";
 
 const state = (repo: TestRepo) => path.join(repo.dir, ".pulumi-gitops", "state");
-const history = (repo: TestRepo, stack: string) => JSON.parse(pulumi(repo.dir, "stack", "history", "--json", "--stack", stack)) as { result: string }[];
+const history = (repo: TestRepo, stack: string) =>
+  JSON.parse(pulumi(repo.dir, "stack", "history", "--json", "--stack", stack)) as { result: string }[];
 
 describe("interruption", () => {
   let repo: TestRepo;

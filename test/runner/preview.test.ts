@@ -21,7 +21,10 @@ describe("gitops preview", () => {
     const r = await gitops(repo.dir, "preview", "--report", report, "--json", json, "--detailed-exitcode");
     assert.equal(r.code, 2, r.stderr);
     const result = JSON.parse(fs.readFileSync(json, "utf8"));
-    assert.deepEqual(result.stacks.map((s: { stack: string }) => s.stack), ["staging"]);
+    assert.deepEqual(
+      result.stacks.map((s: { stack: string }) => s.stack),
+      ["staging"],
+    );
     assert.deepEqual(result.unaffected, ["dev", "prod"]);
     assert.ok(result.stacks[0].counts.create > 0);
     const md = fs.readFileSync(report, "utf8");
@@ -43,7 +46,10 @@ describe("gitops preview", () => {
     const r = await gitops(repo.dir, "preview", "--json", "-", "--parallel", "2");
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout);
-    assert.deepEqual(result.stacks.map((s: { stack: string }) => s.stack), ["dev", "staging", "prod"]);
+    assert.deepEqual(
+      result.stacks.map((s: { stack: string }) => s.stack),
+      ["dev", "staging", "prod"],
+    );
     assert.ok(result.stacks.every((s: { status: string }) => s.status === "succeeded"));
   });
 
@@ -86,7 +92,10 @@ describe("gitops preview", () => {
     const r = await gitops(repo.dir, "preview", "--report", report, "--json", "-", "--debug");
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout);
-    assert.deepEqual(result.stacks.map((s: { stack: string }) => s.stack), ["dev", "staging", "prod"]);
+    assert.deepEqual(
+      result.stacks.map((s: { stack: string }) => s.stack),
+      ["dev", "staging", "prod"],
+    );
     const dev = result.stacks[0];
     const change = dev.changes.find((c: { name: string }) => c.name === "leak");
     assert.ok(change, "the ConfigMap's update is reported");
@@ -119,13 +128,22 @@ describe("what a change affects: the program's real imports", () => {
     const change = repo.commit("rename the team in the helper");
     const r = await gitops(repo.dir, "preview", "--json", "-");
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout).stacks.map((s: { stack: string }) => s.stack), ["dev", "staging"]);
+    assert.deepEqual(
+      JSON.parse(r.stdout).stacks.map((s: { stack: string }) => s.stack),
+      ["dev", "staging"],
+    );
 
     repo.git("checkout", "-q", "main");
     repo.git("merge", "-q", "--ff-only", "rename-team");
     repo.git("push", "-q", "origin", "main");
     const status = JSON.parse((await gitops(repo.dir, "status", "--json")).stdout);
-    assert.deepEqual(status.map((s: { stack: string; inSync: boolean }) => [s.stack, s.inSync]), [["dev", false], ["staging", false]]);
+    assert.deepEqual(
+      status.map((s: { stack: string; inSync: boolean }) => [s.stack, s.inSync]),
+      [
+        ["dev", false],
+        ["staging", false],
+      ],
+    );
     const applied = await gitops(repo.dir, "apply");
     assert.equal(applied.code, 0, applied.stderr);
     assert.match(applied.stderr, /dev: apply, changed since [0-9a-f]{7}: lib\/labels\.ts/);
@@ -149,7 +167,10 @@ describe("what a change affects: the program's real imports", () => {
     const md = fs.readFileSync(report, "utf8");
     assert.ok(md.length <= 60_000, `the report has ${md.length} characters`);
     assert.match(md, /\| dev \| 0 \| 0 \| 0 \| 0 \| 0 \| ❌ failed \|/);
-    assert.match(md, /Report size limit \(60,000 characters\): [^\n]*characters of error text[^\n]*\. The full result is in `[^`]*huge\.json`\./);
+    assert.match(
+      md,
+      /Report size limit \(60,000 characters\): [^\n]*characters of error text[^\n]*\. The full result is in `[^`]*huge\.json`\./,
+    );
     const outside = md.replace(/^(`{4,})\n[\s\S]*?\n\1$/gm, "");
     assert.doesNotMatch(outside, /<img/, "the error's HTML stays inside its fence");
     assert.ok(JSON.parse(fs.readFileSync(json, "utf8")).stacks[0].error.length > 190_000, "the JSON keeps the whole error");

@@ -9,7 +9,13 @@ function result(stack: string, over: Partial<StackResult> = {}): StackResult {
 }
 
 function change(name: string): ResourceChange {
-  return { urn: `urn:pulumi:dev::p::kubernetes:core/v1:ConfigMap::${name}`, type: "kubernetes:core/v1:ConfigMap", name, op: "update", diffs: [{ path: "data.key", kind: "update", before: "a".repeat(50), after: "b".repeat(50) }] };
+  return {
+    urn: `urn:pulumi:dev::p::kubernetes:core/v1:ConfigMap::${name}`,
+    type: "kubernetes:core/v1:ConfigMap",
+    name,
+    op: "update",
+    diffs: [{ path: "data.key", kind: "update", before: "a".repeat(50), after: "b".repeat(50) }],
+  };
 }
 
 test("a 200 KB error stays within the budget, and the report says what it cut", () => {
@@ -17,11 +23,16 @@ test("a 200 KB error stays within the budget, and the report says what it cut", 
   const md = renderMarkdown([result("dev", { status: "failed", error })], { title: "Pulumi preview", jsonFile: "out/preview.json" });
   assert.ok(md.length <= 60_000, `${md.length} characters`);
   assert.match(md, /boom boom/, "the start of the error is shown");
-  assert.match(md, /Report size limit \(60,000 characters\): [\d,]+ characters of error text\. The full result is in `out\/preview\.json`\./);
+  assert.match(
+    md,
+    /Report size limit \(60,000 characters\): [\d,]+ characters of error text\. The full result is in `out\/preview\.json`\./,
+  );
 });
 
 test("3000 stacks stay within the budget: rows past it are counted, not written", () => {
-  const results = Array.from({ length: 3000 }, (_, i) => result(`stack-${i}`, { counts: { ...emptyCounts(), update: 1 }, changes: [change(`cm-${i}`)] }));
+  const results = Array.from({ length: 3000 }, (_, i) =>
+    result(`stack-${i}`, { counts: { ...emptyCounts(), update: 1 }, changes: [change(`cm-${i}`)] }),
+  );
   const md = renderMarkdown(results, { title: "Pulumi preview" });
   assert.ok(md.length <= 60_000, `${md.length} characters`);
   const rows = [...md.matchAll(/^\| stack-\d+ \|/gm)].length;
@@ -35,15 +46,31 @@ test("3000 stacks stay within the budget: rows past it are counted, not written"
 });
 
 test("a report that fits says nothing about a limit", () => {
-  const md = renderMarkdown([result("dev", { counts: { ...emptyCounts(), update: 1 }, changes: [change("cm")] })], { title: "Pulumi preview" });
+  const md = renderMarkdown([result("dev", { counts: { ...emptyCounts(), update: 1 }, changes: [change("cm")] })], {
+    title: "Pulumi preview",
+  });
   assert.doesNotMatch(md, /size limit|not shown/);
   assert.match(md, /<b>cm<\/b>/);
 });
 
 test("an error cannot close its code fence, and names from programs cannot inject HTML or Markdown", () => {
   const error = "before\n```\n<img src=x onerror=alert(1)>\n````\nafter";
-  const evil = { ...change("<script>alert(1)</script>"), type: "x:y:Z<b>", diffs: [{ path: "a|b<i>", kind: "update", before: 1, after: 2 }] };
-  const md = renderMarkdown([result("dev", { status: "failed", error, changes: [evil], diagnostics: [{ severity: "warning", message: "see [here](https://evil.example) <a href=x>" }] })], { title: "Pulumi preview" });
+  const evil = {
+    ...change("<script>alert(1)</script>"),
+    type: "x:y:Z<b>",
+    diffs: [{ path: "a|b<i>", kind: "update", before: 1, after: 2 }],
+  };
+  const md = renderMarkdown(
+    [
+      result("dev", {
+        status: "failed",
+        error,
+        changes: [evil],
+        diagnostics: [{ severity: "warning", message: "see [here](https://evil.example) <a href=x>" }],
+      }),
+    ],
+    { title: "Pulumi preview" },
+  );
   const fence = /^(`{5,})\n([\s\S]*?)\n\1$/m.exec(md);
   assert.ok(fence, `the error sits in a fence longer than any backtick run in it:\n${md}`);
   assert.equal(fence[2], error, "inside, the error is verbatim");

@@ -15,10 +15,19 @@ const manifestDir = (repo: TestRepo) => path.join(repo.dir, "rendered", "dev", "
 /** Every rendered manifest of dev, by file name: what the "cluster" would run. */
 function rendered(repo: TestRepo): Record<string, string> {
   const dir = manifestDir(repo);
-  return Object.fromEntries(fs.readdirSync(dir).sort().map((f) => [f, fs.readFileSync(path.join(dir, f), "utf8")]));
+  return Object.fromEntries(
+    fs
+      .readdirSync(dir)
+      .sort()
+      .map((f) => [f, fs.readFileSync(path.join(dir, f), "utf8")]),
+  );
 }
 const outputs = (repo: TestRepo) => JSON.parse(pulumi(repo.dir, "stack", "output", "--json", "--stack", "dev"));
-const worktrees = (repo: TestRepo) => repo.git("worktree", "list", "--porcelain").split("\n").filter((l) => l.startsWith("worktree ")).length;
+const worktrees = (repo: TestRepo) =>
+  repo
+    .git("worktree", "list", "--porcelain")
+    .split("\n")
+    .filter((l) => l.startsWith("worktree ")).length;
 
 describe("gitops rollback", () => {
   let repo: TestRepo;
@@ -36,7 +45,13 @@ describe("gitops rollback", () => {
   after(() => repo.remove());
 
   it("rolls back to the previous commit: same manifests and outputs as then, stack pinned", async () => {
-    repo.write("stacks/Pulumi.dev.yaml", repo.read("stacks/Pulumi.dev.yaml").replace(/tag: \S+/, "tag: 2.0.0").replace("replicas: 1", "replicas: 2"));
+    repo.write(
+      "stacks/Pulumi.dev.yaml",
+      repo
+        .read("stacks/Pulumi.dev.yaml")
+        .replace(/tag: \S+/, "tag: 2.0.0")
+        .replace("replicas: 1", "replicas: 2"),
+    );
     const b = repo.commit("release 2.0.0 with 2 replicas");
     repo.git("push", "-q", "origin", "main");
     assert.equal((await gitops(repo.dir, "apply")).code, 0);
@@ -46,7 +61,10 @@ describe("gitops rollback", () => {
     const r = await gitops(repo.dir, "rollback", "--stack", "dev", "--to", "previous", "--yes");
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /same lockfile: reusing node_modules/);
-    assert.match(r.stderr, /to make main declare what now runs: git restore --source=[0-9a-f]{7} --staged --worktree -- stacks\/Pulumi\.dev\.yaml && git commit/);
+    assert.match(
+      r.stderr,
+      /to make main declare what now runs: git restore --source=[0-9a-f]{7} --staged --worktree -- stacks\/Pulumi\.dev\.yaml && git commit/,
+    );
     assert.deepEqual(rendered(repo), manifestsA);
     assert.deepEqual(outputs(repo), outputsA);
     const t = tags(repo.dir, "dev");
@@ -105,7 +123,11 @@ describe("gitops rollback", () => {
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, new RegExp(`error: commit ${local.slice(0, 7)} is not on main\\nhint: `));
     assert.deepEqual(tags(repo.dir, "dev"), before, "nothing was deployed or recorded");
-    assert.equal(repo.git("rev-parse", "refs/remotes/origin/main"), repo.git("ls-remote", "origin", "refs/heads/main").split("\t")[0], "the tracking ref was fetched");
+    assert.equal(
+      repo.git("rev-parse", "refs/remotes/origin/main"),
+      repo.git("ls-remote", "origin", "refs/heads/main").split("\t")[0],
+      "the tracking ref was fetched",
+    );
   });
 
   it("installs the dependencies of a commit whose lockfile differs", async () => {
@@ -137,7 +159,11 @@ describe("gitops rollback", () => {
     const hint = /to make main declare what now runs: (.*)$/m.exec(r.stderr)?.[1];
     assert.ok(hint, r.stderr);
     execFileSync("bash", ["-c", hint], { cwd: repo.dir, stdio: "pipe" });
-    assert.deepEqual(repo.git("diff", "--name-only", a, "HEAD").split("\n"), ["README.md"], "main now declares a for dev, and keeps the docs");
+    assert.deepEqual(
+      repo.git("diff", "--name-only", a, "HEAD").split("\n"),
+      ["README.md"],
+      "main now declares a for dev, and keeps the docs",
+    );
     repo.git("reset", "-q", "--hard", "origin/main"); // the suggested commit was for the user to push
   });
 

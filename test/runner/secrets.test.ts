@@ -17,7 +17,9 @@ const NEW = "new-s3cret-9a7d2b";
 
 /** Every file under `dir`, recursively. */
 function filesUnder(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]));
 }
 
 const mode = (p: string) => fs.statSync(p).mode & 0o777;
@@ -42,7 +44,10 @@ describe("secrets in stack files, backups and drift", () => {
   it("gitops pulumi runs the engine with the runner's backend, home and passphrase", async () => {
     const ls = await gitops(repo.dir, "pulumi", "--", "stack", "ls", "--json");
     assert.equal(ls.code, 0, ls.stderr);
-    assert.deepEqual(JSON.parse(ls.stdout).map((s: { name: string }) => s.name), ["dev"]);
+    assert.deepEqual(
+      JSON.parse(ls.stdout).map((s: { name: string }) => s.name),
+      ["dev"],
+    );
     await setSecret(OLD);
     const text = repo.read("stacks/Pulumi.dev.yaml");
     assert.match(text, /drift-fixture:secret:\n\s+secure: v1:/);
@@ -77,7 +82,9 @@ describe("secrets in stack files, backups and drift", () => {
     const r = await gitops(repo.dir, "drift", "--json", "-");
     assert.equal(r.code, 2, r.stderr);
     const dev = JSON.parse(r.stdout).stacks[0];
-    assert.deepEqual(dev.changes[0].diffs, [{ path: "content", kind: "update", before: "[secret]", after: "[secret, changed]", secret: true }]);
+    assert.deepEqual(dev.changes[0].diffs, [
+      { path: "content", kind: "update", before: "[secret]", after: "[secret, changed]", secret: true },
+    ]);
     assert.doesNotMatch(r.stdout + r.stderr, new RegExp(`${NEW}|tampered-by-hand`));
     assert.equal(fs.readFileSync(file(), "utf8"), "tampered-by-hand", "detection changes nothing");
   });
@@ -114,7 +121,10 @@ describe("passphrases for stacks that target real infrastructure", () => {
   it("refuses the demo passphrase, before anything is created", async () => {
     const r = await gitops(repo.dir, "preview", "--stack", "staging");
     assert.equal(r.code, 64, r.stderr);
-    assert.match(r.stderr, /^error: stack staging targets a Kubernetes cluster and an AWS account \(stacks\/Pulumi\.staging\.yaml\), but its secrets would be encrypted with the demo passphrase/m);
+    assert.match(
+      r.stderr,
+      /^error: stack staging targets a Kubernetes cluster and an AWS account \(stacks\/Pulumi\.staging\.yaml\), but its secrets would be encrypted with the demo passphrase/m,
+    );
     assert.match(r.stderr, /^hint: set PULUMI_CONFIG_PASSPHRASE, or PULUMI_CONFIG_PASSPHRASE_FILE,/m);
     assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
     assert.deepEqual(stacks(), []);
@@ -132,7 +142,11 @@ describe("passphrases for stacks that target real infrastructure", () => {
     assert.doesNotMatch(r.stderr, /passphrase/i);
     assert.equal(repo.git("status", "--porcelain"), "", "the stack file is left as committed");
     // A secret set with the file's passphrase: that one decrypts it, another one does not.
-    const set = await startCli(repo.dir, ["pulumi", "--", "config", "set", "--secret", "--path", "--stack", "staging", "pulumi-gitops:app.env.API_TOKEN", "tok-123"], env).done;
+    const set = await startCli(
+      repo.dir,
+      ["pulumi", "--", "config", "set", "--secret", "--path", "--stack", "staging", "pulumi-gitops:app.env.API_TOKEN", "tok-123"],
+      env,
+    ).done;
     assert.equal(set.code, 0, set.stderr);
     const wrong = await startCli(repo.dir, ["preview", "--stack", "staging"], { PULUMI_CONFIG_PASSPHRASE: "another one" }).done;
     assert.equal(wrong.code, 1, wrong.stderr);
@@ -169,16 +183,39 @@ describe("engine runs never modify tracked files", () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /wrote the stack's encryptionsalt: line into stacks\/Pulumi\.qa\.yaml: commit it/);
     const text = repo.read("stacks/Pulumi.qa.yaml");
-    assert.equal(text, `${/^encryptionsalt: v1:\S+$/m.exec(text)![0]}\n${renderStackYaml("qa")}`, "the salt line on top, the rest unchanged");
+    assert.equal(
+      text,
+      `${/^encryptionsalt: v1:\S+$/m.exec(text)![0]}\n${renderStackYaml("qa")}`,
+      "the salt line on top, the rest unchanged",
+    );
     const again = await gitops(repo.dir, "init-stack", "qa");
     assert.match(again.stderr, /already holds the stack's encryptionsalt: line/);
-    const set = await gitops(repo.dir, "pulumi", "--", "config", "set", "--secret", "--path", "--stack", "qa", "pulumi-gitops:app.env.API_TOKEN", "tok-123");
+    const set = await gitops(
+      repo.dir,
+      "pulumi",
+      "--",
+      "config",
+      "set",
+      "--secret",
+      "--path",
+      "--stack",
+      "qa",
+      "pulumi-gitops:app.env.API_TOKEN",
+      "tok-123",
+    );
     assert.equal(set.code, 0, set.stderr);
-    assert.equal(/^encryptionsalt: .*$/m.exec(repo.read("stacks/Pulumi.qa.yaml"))![0], /^encryptionsalt: .*$/m.exec(text)![0], "the engine kept the salt");
+    assert.equal(
+      /^encryptionsalt: .*$/m.exec(repo.read("stacks/Pulumi.qa.yaml"))![0],
+      /^encryptionsalt: .*$/m.exec(text)![0],
+      "the engine kept the salt",
+    );
     // A real secure: value is accepted by the schema, but a render-mode stack would write it in clear.
     const preview = await gitops(repo.dir, "preview", "--stack", "qa");
     assert.equal(preview.code, 1, preview.stderr);
-    assert.match(preview.stderr, /^\s+stacks\/Pulumi\.qa\.yaml: pulumi-gitops:app\.env\.API_TOKEN: is a secret, but a render-mode stack writes its manifests in clear text/m);
+    assert.match(
+      preview.stderr,
+      /^\s+stacks\/Pulumi\.qa\.yaml: pulumi-gitops:app\.env\.API_TOKEN: is a secret, but a render-mode stack writes its manifests in clear text/m,
+    );
     assert.doesNotMatch(preview.stderr, /must be string/);
   });
 });

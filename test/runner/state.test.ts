@@ -15,7 +15,8 @@ import { resources, tags } from "../helpers/pulumi";
 import { createFixtureRepo, createRepo, fileStackYaml, type TestRepo } from "../helpers/repo";
 
 /** The file backend's checkpoint of a stack of `project`. */
-const checkpoint = (repo: TestRepo, project: string, stack: string) => path.join(repo.dir, ".pulumi-gitops", "state", ".pulumi", "stacks", project, `${stack}.json`);
+const checkpoint = (repo: TestRepo, project: string, stack: string) =>
+  path.join(repo.dir, ".pulumi-gitops", "state", ".pulumi", "stacks", project, `${stack}.json`);
 
 describe("a truncated checkpoint", () => {
   let repo: TestRepo;
@@ -73,7 +74,7 @@ describe("a truncated checkpoint", () => {
 
   it("restore --file refuses what is not a state export", async () => {
     const bogus = path.join(repo.dir, "..", "bogus.json");
-    fs.writeFileSync(bogus, "{\"version\": 3");
+    fs.writeFileSync(bogus, '{"version": 3');
     const r = await gitops(repo.dir, "restore", "--stack", "dev", "--file", bogus);
     assert.equal(r.code, 64, r.stderr);
     assert.match(r.stderr, /^error: cannot read the backup .*bogus\.json/m);
@@ -131,7 +132,10 @@ describe("pending operations left by an interrupted update", () => {
     };
     while (!pending()) await new Promise((r) => setTimeout(r, 200));
     // A crash: the runner, its engine and the plugins (in process groups of their own) die at once.
-    const engine = execFileSync("pgrep", ["-P", String(run.child.pid), "-x", "pulumi"], { encoding: "utf8" }).trim().split("\n").map(Number);
+    const engine = execFileSync("pgrep", ["-P", String(run.child.pid), "-x", "pulumi"], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .map(Number);
     for (const p of engine) process.kill(p, "SIGKILL");
     process.kill(run.child.pid!, "SIGKILL");
     killProcessesUnder(repo.dir);
@@ -146,7 +150,13 @@ describe("pending operations left by an interrupted update", () => {
     const dev = JSON.parse(r.stdout).stacks[0];
     assert.equal(dev.pendingCleared.length, 1);
     assert.match(dev.pendingCleared[0], /^creating urn:pulumi:dev::held-fixture::\S*Held::held$/);
-    assert.match(dev.diagnostics[0].message, /pending operation\(s\), now cleared; check that these were not half-made: creating urn:.*::held$/);
-    assert.match(tags(repo.dir, "dev")["gitops:pending-cleared"], /^\d{4}-\d\d-\d\dT[\d:.]+Z: creating urn:pulumi:dev::held-fixture::\S*Held::held$/);
+    assert.match(
+      dev.diagnostics[0].message,
+      /pending operation\(s\), now cleared; check that these were not half-made: creating urn:.*::held$/,
+    );
+    assert.match(
+      tags(repo.dir, "dev")["gitops:pending-cleared"],
+      /^\d{4}-\d\d-\d\dT[\d:.]+Z: creating urn:pulumi:dev::held-fixture::\S*Held::held$/,
+    );
   });
 });

@@ -1,0 +1,27 @@
+// Lint rules for the whole repository: typescript-eslint's recommended set; formatting is Prettier's job.
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+import prettier from "eslint-config-prettier";
+
+export default tseslint.config(
+  { ignores: ["node_modules/", "rendered/", ".pulumi-gitops/", "target/"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  prettier,
+  {
+    rules: {
+      // Unused names are an error, except the `_`-prefixed ones a signature needs.
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
+    },
+  },
+  {
+    files: ["test/**"],
+    rules: {
+      // Tests read untyped mock inputs and JSON from the CLI.
+      "@typescript-eslint/no-explicit-any": "off",
+      // Dynamic providers are serialized into the state and require their modules inside their
+      // functions; the mocks harness loads modules the SDK does not type.
+      "@typescript-eslint/no-require-imports": "off",
+    },
+  },
+);
