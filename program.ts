@@ -61,7 +61,7 @@ export function kubernetesProviderArgs(target: StackConfig["kubernetes"], ctx: P
 }
 
 /** Creates every provider and component of a stack from its validated config. */
-export function deploy(config: StackConfig, ctx: ProgramContext): StackOutputs {
+export function composeStack(config: StackConfig, ctx: ProgramContext): StackOutputs {
   const env = config.environment;
   const kubeProvider = new k8s.Provider("kubernetes", kubernetesProviderArgs(config.kubernetes, ctx));
   const skipAwait = config.kubernetes.mode === "cluster" && config.kubernetes.skipAwait === true;
@@ -153,11 +153,11 @@ export function deploy(config: StackConfig, ctx: ProgramContext): StackOutputs {
 
 /**
  * What index.ts runs: read the engine's config for `stack`, validate it (throwing
- * StackConfigError listing every problem before anything is created), then deploy.
+ * StackConfigError listing every problem before anything is created), then composes the stack.
  */
 export function runProgram(stack: string, engineConfig: Record<string, string>, ctx: ProgramContext): StackOutputs {
   const config = loadStackConfig(stackFileName(stack), fromEngineConfig(engineConfig), ctx.secrets ?? []);
-  return deploy(config, ctx);
+  return composeStack(config, ctx);
 }
 
 /**
