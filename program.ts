@@ -153,7 +153,7 @@ export function composeStack(config: StackConfig, ctx: ProgramContext): StackOut
 
 /**
  * What index.ts runs: read the engine's config for `stack`, validate it (throwing
- * StackConfigError listing every problem before anything is created), then composes the stack.
+ * StackConfigError listing every problem before anything is created), then compose the stack.
  */
 export function runProgram(stack: string, engineConfig: Record<string, string>, ctx: ProgramContext): StackOutputs {
   const config = loadStackConfig(stackFileName(stack), fromEngineConfig(engineConfig), ctx.secrets ?? []);
