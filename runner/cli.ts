@@ -53,6 +53,9 @@ export function buildParser(argv: string[]) {
     })
     .option("debug", { type: "boolean", describe: "Verbose logs and stack traces", global: true })
     .option("quiet", { type: "boolean", describe: "Only warnings and errors", global: true })
+    // An option without a type keeps its text: a whole-number option's error quotes what was typed
+    // (wholeNumberOption), not the NaN or the hexadecimal's value yargs would make of it.
+    .parserConfiguration({ "parse-numbers": false })
     .demandCommand(1, "Name a command; see gitops --help")
     .strict()
     .recommendCommands()

@@ -4,33 +4,35 @@ import * as path from "node:path";
 import { createHash } from "node:crypto";
 import type { Server } from "node:http";
 import type { CommandModule } from "yargs";
-import { AGENT_DEFAULTS, AGENT_FLAGS } from "../../config/agentFlags";
+import { AGENT_DEFAULTS, AGENT_FLAGS, AGENT_PORT } from "../../config/agentFlags";
 import { durationMs } from "../../config/duration";
 import { Agent, type AgentOptions } from "../agent/agent";
 import { startServer } from "../agent/server";
 import { gitTimeoutMs, type GlobalOptions } from "../services/context";
 import { GitopsError, refused, usageError } from "../errors";
 import { createLogger } from "../log";
-import { wholeNumber } from "./options";
-
-interface Args extends GlobalOptions {
-  repo: string;
-  branch: string;
-  "work-dir"?: string;
-  interval: string;
-  "drift-interval": string;
-  remediate?: boolean;
-  listen: string;
-  "backoff-base": string;
-  "backoff-cap": string;
-  "webhook-secret-file"?: string;
-  "shutdown-timeout": string;
-  "lock-timeout": number;
-  "persistent-state"?: boolean;
-}
+import { onStopSignal } from "./interrupt";
+import { lockTimeoutOption } from "./options";
 
 const F = AGENT_FLAGS;
 const D = AGENT_DEFAULTS;
+
+/** The parsed flags, by the names AGENT_FLAGS gives them. */
+interface Args extends GlobalOptions {
+  [F.repo]: string;
+  [F.branch]: string;
+  [F.workDir]?: string;
+  [F.interval]: string;
+  [F.driftInterval]: string;
+  [F.remediate]?: boolean;
+  [F.listen]: string;
+  [F.backoffBase]: string;
+  [F.backoffCap]: string;
+  [F.webhookSecretFile]?: string;
+  [F.shutdownTimeout]: string;
+  [F.lockTimeout]: number;
+  [F.persistentState]?: boolean;
+}
 
 /** A duration flag in milliseconds ("90", "90s", "15m", "1h30m"; a bare number is seconds). */
 export function parseDuration(option: string, value: string): number {
@@ -65,14 +67,14 @@ function webhookSecret(file: string | undefined, env: NodeJS.ProcessEnv): Buffer
 
 /** What the agent is told by its flags and environment. */
 export function agentOptions(a: Args, env: NodeJS.ProcessEnv): AgentOptions {
-  const source = fs.existsSync(a.repo) ? path.resolve(a.repo) : a.repo;
+  const source = fs.existsSync(a[F.repo]) ? path.resolve(a[F.repo]) : a[F.repo];
   return {
     source,
-    branch: a.branch,
-    workDir: path.resolve(a[F.workDir] ?? defaultWorkDir(env, source, a.branch)),
-    intervalMs: Math.max(1000, parseDuration(F.interval, a.interval)),
+    branch: a[F.branch],
+    workDir: path.resolve(a[F.workDir] ?? defaultWorkDir(env, source, a[F.branch])),
+    intervalMs: Math.max(1000, parseDuration(F.interval, a[F.interval])),
     driftIntervalMs: parseDuration(F.driftInterval, a[F.driftInterval]),
-    remediate: a.remediate ?? false,
+    remediate: a[F.remediate] ?? false,
     backoffBaseMs: parseDuration(F.backoffBase, a[F.backoffBase]),
     backoffCapMs: parseDuration(F.backoffCap, a[F.backoffCap]),
     lockTimeout: a[F.lockTimeout],
@@ -135,7 +137,7 @@ export const agentCommand: CommandModule<GlobalOptions, Args> = {
         type: "string",
         default: D.listen,
         requiresArg: true,
-        describe: "Address of /healthz, /readyz, /metrics, /status and POST /hooks/git (0.0.0.0:9464 inside a pod)",
+        describe: `Address of /healthz, /readyz, /metrics, /status and POST /hooks/git (0.0.0.0:${AGENT_PORT} inside a pod)`,
       })
       .option(F.backoffBase, {
         type: "string",
@@ -160,14 +162,7 @@ export const agentCommand: CommandModule<GlobalOptions, Args> = {
         requiresArg: true,
         describe: "On SIGTERM, how long the running update may take to finish before the engine is stopped gracefully",
       })
-      .option(F.lockTimeout, {
-        type: "string",
-        default: String(D.lockTimeout),
-        defaultDescription: String(D.lockTimeout),
-        requiresArg: true,
-        coerce: wholeNumber(F.lockTimeout, 0, 120),
-        describe: "Seconds to wait, with backoff, while another runner holds a stack's lock",
-      })
+      .option(F.lockTimeout, lockTimeoutOption(D.lockTimeout))
       .option(F.persistentState, {
         type: "boolean",
         describe:
@@ -196,22 +191,12 @@ export const agentCommand: CommandModule<GlobalOptions, Args> = {
     const shutdownMs = parseDuration(F.shutdownTimeout, a[F.shutdownTimeout]);
     const agent = new Agent(options, log);
     const secret = webhookSecret(a[F.webhookSecretFile], env);
-    const stopped = new Promise<NodeJS.Signals>((resolve) => {
-      let received = false;
-      // Persistent listeners: execa's signal-exit would otherwise re-raise the signal and kill the
-      // agent while the engine winds down.
-      const onSignal = (sig: NodeJS.Signals) => {
-        if (received) process.exit(128 + (sig === "SIGINT" ? 2 : 15));
-        received = true;
-        resolve(sig);
-      };
-      process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
-    });
+    const stopped = new Promise<NodeJS.Signals>((resolve) => onStopSignal(resolve));
     // The work dir first: a refused second agent must not answer probes, even briefly.
     agent.claim();
     let server: Server | undefined;
     try {
-      const started = await startServer(a.listen, agent.handlers(secret), (err) => log.error(`HTTP handler failed: ${err.stack}`));
+      const started = await startServer(a[F.listen], agent.handlers(secret), (err) => log.error(`HTTP handler failed: ${err.stack}`));
       server = started.server;
       log.info(`serving /healthz /readyz /metrics /status and POST /hooks/git on http://${started.address}`);
       await agent.start();

@@ -1,7 +1,7 @@
 import type { CommandModule } from "yargs";
 import { createContext, type GlobalOptions } from "../services/context";
 import { history, renderHistoryTable } from "../flows/status";
-import { wholeNumber } from "./options";
+import { wholeNumberOption } from "./options";
 
 interface Args extends GlobalOptions {
   stack: string;
@@ -15,14 +15,7 @@ export const historyCommand: CommandModule<GlobalOptions, Args> = {
   builder: (y) =>
     y
       .option("stack", { type: "string", demandOption: true, describe: "The stack", requiresArg: true })
-      .option("limit", {
-        type: "string",
-        default: "20",
-        defaultDescription: "20",
-        requiresArg: true,
-        coerce: wholeNumber("limit", 1, 50),
-        describe: "How many updates",
-      })
+      .option("limit", wholeNumberOption("limit", { min: 1, example: 50, default: 20, describe: "How many updates" }))
       .option("json", { type: "boolean", describe: "Print JSON instead of a table" }) as never,
   handler: async (a) => {
     const ctx = await createContext(a, process.env, process.cwd());

@@ -1,18 +1,31 @@
 /**
- * SIGINT/SIGTERM: start nothing more (the flows check the signal before every engine call and
- * between stacks), stop a running engine gracefully; a second signal exits at once.
+ * SIGINT/SIGTERM, handled one way by every command and by the agent: the first signal stops the
+ * work gracefully (the caller says how), a second one exits at once.
  */
+import * as os from "node:os";
 import type { Logger } from "../log";
 
-export function abortOnSignals(log: Logger, what: string): AbortSignal {
-  const controller = new AbortController();
-  // A persistent listener, not `once`: execa's signal-exit re-raises a signal that no other
-  // listener handles, which would kill the runner while the engine is still winding down.
+/**
+ * Calls `onFirst` on the first SIGINT or SIGTERM; a second one exits at once, with the status of a
+ * process killed by it. Persistent listeners, not `once`: execa's signal-exit re-raises a signal
+ * that no other listener handles, which would kill the process while the engine is still winding down.
+ */
+export function onStopSignal(onFirst: (sig: NodeJS.Signals) => void): void {
+  let received = false;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(128 + (sig === "SIGINT" ? 2 : 15));
-    log.warn(`${sig}: stopping gracefully (${what}); send it again to exit at once`);
-    controller.abort(sig);
+    if (received) process.exit(128 + os.constants.signals[sig]);
+    received = true;
+    onFirst(sig);
   };
   process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
+}
+
+/** Aborted by the first stop signal: the flows check it before every engine call and between stacks. */
+export function abortOnSignals(log: Logger, what: string): AbortSignal {
+  const controller = new AbortController();
+  onStopSignal((sig) => {
+    log.warn(`${sig}: stopping gracefully (${what}); send it again to exit at once`);
+    controller.abort(sig);
+  });
   return controller.signal;
 }

@@ -1,5 +1,5 @@
 /** Option builders shared by several commands, composed into each command's builder. */
-import type { Argv } from "yargs";
+import type { Argv, Options } from "yargs";
 import { checkOutputPath } from "./output";
 
 /**
@@ -33,12 +33,27 @@ export const withOutputs = <T>(y: Argv<T>) =>
       return true;
     });
 
-export const withLockTimeout = <T>(y: Argv<T>) =>
-  y.option("lock-timeout", {
-    type: "string",
-    default: "0",
-    defaultDescription: "0",
+/**
+ * An option that takes a whole number (see {@link wholeNumber}). It has no yargs type: the parser
+ * keeps the text as written (cli.ts turns number parsing off), so an error quotes what the user
+ * typed, and `--help` does not call the option a string.
+ */
+export function wholeNumberOption(option: string, o: { min: number; example: number; default?: number; describe: string }): Options {
+  return {
     requiresArg: true,
-    coerce: wholeNumber("lock-timeout", 0, 120),
-    describe: "Seconds to wait, with backoff, while another runner holds a stack's lock (Ctrl-C stops the wait)",
+    ...(o.default === undefined ? {} : { default: o.default }),
+    coerce: wholeNumber(option, o.min, o.example),
+    describe: o.describe,
+  };
+}
+
+/** --lock-timeout, of the commands that deploy and of the agent. */
+export const lockTimeoutOption = (seconds: number): Options =>
+  wholeNumberOption("lock-timeout", {
+    min: 0,
+    example: 120,
+    default: seconds,
+    describe: "Seconds to wait, with backoff, while another runner holds a stack's lock (Ctrl-C or SIGTERM ends the wait)",
   });
+
+export const withLockTimeout = <T>(y: Argv<T>) => y.option("lock-timeout", lockTimeoutOption(0));

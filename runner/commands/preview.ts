@@ -7,7 +7,7 @@ import { summaryLine } from "../services/report";
 import { previewPosting, publishPreview, publishPreviewError } from "../forge/publish";
 import { withPreviewForge, type PreviewForgeArgs } from "../forge/target";
 import { abortOnSignals } from "./interrupt";
-import { wholeNumber, withOutputs, withStacks } from "./options";
+import { wholeNumberOption, withOutputs, withStacks } from "./options";
 import { printFailures, writeOutputs } from "./output";
 
 interface Args extends GlobalOptions, PreviewForgeArgs {
@@ -31,14 +31,7 @@ export const previewCommand: CommandModule<GlobalOptions, Args> = {
         requiresArg: true,
       })
       .option("all", { type: "boolean", describe: "Preview every stack, whatever changed" })
-      .option("parallel", {
-        type: "string",
-        default: "2",
-        defaultDescription: "2",
-        requiresArg: true,
-        coerce: wholeNumber("parallel", 1, 4),
-        describe: "How many stacks to preview at once",
-      })
+      .option("parallel", wholeNumberOption("parallel", { min: 1, example: 4, default: 2, describe: "How many stacks to preview at once" }))
       .option("detailed-exitcode", { type: "boolean", describe: "Exit 2 when any stack has changes (0 when none)" })
       .conflicts("all", "stack")
       .example(

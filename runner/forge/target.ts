@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import type { Argv } from "yargs";
-import { wholeNumber } from "../commands/options";
+import { wholeNumberOption } from "../commands/options";
 import { usageError } from "../errors";
 
 export const FORGES = ["github", "gitea", "gitlab"] as const;
@@ -65,23 +65,27 @@ export const withPreviewForge = <T>(y: Argv<T>) =>
       describe: "Post the report as the pull request's one pulumi-gitops comment, updated on every push",
     })
     .option("status", { type: "boolean", describe: "Set the commit status pulumi-gitops/preview on the pull request's head" })
-    .option("pr", {
-      type: "string",
-      requiresArg: true,
-      coerce: wholeNumber("pr", 1, 42),
-      describe: "The pull (merge) request number (default: from $GITHUB_EVENT_PATH, $CI_MERGE_REQUEST_IID)",
-    })
+    .option(
+      "pr",
+      wholeNumberOption("pr", {
+        min: 1,
+        example: 42,
+        describe: "The pull (merge) request number (default: from $GITHUB_EVENT_PATH, $CI_MERGE_REQUEST_IID)",
+      }),
+    )
     .option("full-report-url", {
       type: "string",
       describe: "Where the full report is (a job artifact), linked when the comment has to be cut",
       requiresArg: true,
     })
-    .option("comment-max-chars", {
-      type: "string",
-      requiresArg: true,
-      coerce: wholeNumber("comment-max-chars", 1000, 60000),
-      describe: "The comment's size budget (default: the forge's limit: GitHub 65,536, GitLab and Gitea 1,000,000)",
-    });
+    .option(
+      "comment-max-chars",
+      wholeNumberOption("comment-max-chars", {
+        min: 1000,
+        example: 60000,
+        describe: "The comment's size budget in characters (default: the forge's limit: GitHub 65,536, GitLab and Gitea 1,000,000)",
+      }),
+    );
 
 export const withApplyForge = <T>(y: Argv<T>) =>
   withForgeTarget(y).option("status", { type: "boolean", describe: "Set the commit status pulumi-gitops/apply on the deployed commit" });
