@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
+import { BRANCH, GITHUB_REPOSITORY } from "../config/patterns";
 
 /** GitHub Actions' OIDC issuer. */
 export const GITHUB_OIDC_HOST = "token.actions.githubusercontent.com";
@@ -8,19 +9,16 @@ export const STS_AUDIENCE = "sts.amazonaws.com";
 /** AWS's managed read-only policy, attached to the preview role. */
 export const READ_ONLY_POLICY_ARN = "arn:aws:iam::aws:policy/ReadOnlyAccess";
 
-const repoPattern = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
-const branchPattern = /^[A-Za-z0-9_./-]+$/;
-
 /** `sub` claim of a workflow run on `branch` of `repository` (no wildcards accepted). */
 export function branchSubject(repository: string, branch: string): string {
-  if (!repoPattern.test(repository)) throw new Error(`repository must be owner/name (got ${JSON.stringify(repository)})`);
-  if (!branchPattern.test(branch)) throw new Error(`branch must be a plain branch name without wildcards (got ${JSON.stringify(branch)})`);
+  if (!GITHUB_REPOSITORY.test(repository)) throw new Error(`repository must be owner/name (got ${JSON.stringify(repository)})`);
+  if (!BRANCH.test(branch)) throw new Error(`branch must be a plain branch name without wildcards (got ${JSON.stringify(branch)})`);
   return `repo:${repository}:ref:refs/heads/${branch}`;
 }
 
 /** `sub` claim of a workflow run for a pull request of `repository`. */
 export function pullRequestSubject(repository: string): string {
-  if (!repoPattern.test(repository)) throw new Error(`repository must be owner/name (got ${JSON.stringify(repository)})`);
+  if (!GITHUB_REPOSITORY.test(repository)) throw new Error(`repository must be owner/name (got ${JSON.stringify(repository)})`);
   return `repo:${repository}:pull_request`;
 }
 

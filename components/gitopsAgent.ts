@@ -2,7 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import { AGENT_DEFAULTS, AGENT_FLAGS, AGENT_PORT } from "../config/agentFlags";
 import { durationMs } from "../config/duration";
-import { appLabels, controlAnnotations, hardenedContainerSecurityContext, ImageRef, imageReference, ResourceList } from "./webService";
+import { BRANCH, isDnsLabel } from "../config/patterns";
+import { appLabels, controlAnnotations, hardenedContainerSecurityContext, ImageRef, imageReference, ResourceList } from "./kubernetes";
 
 export { AGENT_PORT };
 /** The agent's working directory (its clone, and the embedded state unless `backendUrl`): an emptyDir, or `workVolumeClaim`. */
@@ -27,8 +28,6 @@ export const DEFAULT_AGENT_COMMAND: readonly string[] = ["node", "bin/gitops", "
 export const GRACE_MARGIN_SECONDS = 30;
 
 const WEBHOOK_SECRET_FILE = "webhook-secret";
-const branchPattern = /^[A-Za-z0-9_./-]+$/;
-const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** A key of a Secret in the agent's namespace. */
 export interface SecretKeyRef {
@@ -203,17 +202,17 @@ const reservedEnv = [
 /** Throws on conflicting or impossible arguments, before anything is created. */
 export function validateGitOpsAgentArgs(name: string, args: GitOpsAgentArgs): void {
   const nsName = args.namespaceName ?? name;
-  if (!dnsLabel.test(nsName) || nsName.length > 63) throw new Error(`namespace name ${JSON.stringify(nsName)} is not a DNS label`);
+  if (!isDnsLabel(nsName)) throw new Error(`namespace name ${JSON.stringify(nsName)} is not a DNS label`);
   const appName = args.appName ?? name;
   // Also the Service's name, which must start with a letter.
-  if (!/^[a-z]/.test(appName) || !dnsLabel.test(appName) || appName.length > 63)
+  if (!/^[a-z]/.test(appName) || !isDnsLabel(appName))
     throw new Error(`app name ${JSON.stringify(appName)} must be a DNS label starting with a letter`);
   imageReference(args.image);
   if (args.repoUrl.trim() === "" || args.repoUrl.startsWith("-"))
     throw new Error(`repoUrl must be a git URL or path (got ${JSON.stringify(args.repoUrl)})`);
   if (/^[a-z][a-z0-9+.-]*:\/\/[^/@]*@/i.test(args.repoUrl) && !/^ssh:\/\/[^/:@]+@/i.test(args.repoUrl))
     throw new Error("repoUrl must not carry credentials (they would be stored in the Deployment); put them in gitCredentialsSecret");
-  if (args.branch !== undefined && !branchPattern.test(args.branch))
+  if (args.branch !== undefined && !BRANCH.test(args.branch))
     throw new Error(`branch must be a plain branch name (got ${JSON.stringify(args.branch)})`);
   if (args.interval !== undefined) durationSeconds("interval", args.interval);
   if (args.driftInterval !== undefined) durationSeconds("driftInterval", args.driftInterval, { allowZero: true });

@@ -1,3 +1,4 @@
+export * from "./kubernetes";
 export * from "./webService";
 export * from "./tenantNamespace";
 export * from "./artifactBucket";

@@ -1,11 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import { controlAnnotations } from "./webService";
-
-export interface CpuMemory {
-  readonly cpu: string;
-  readonly memory: string;
-}
+import type { CpuMemory } from "../config/schema";
+import { isDnsLabel } from "../config/patterns";
+import { controlAnnotations } from "./kubernetes";
 
 export interface TenantNamespaceArgs {
   /** Namespace name (a DNS label); defaults to the component name. */
@@ -87,8 +84,7 @@ export class TenantNamespace extends pulumi.ComponentResource {
 
   constructor(name: string, args: TenantNamespaceArgs, opts: pulumi.ComponentResourceOptions = {}) {
     const nsName = args.namespaceName ?? name;
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(nsName) || nsName.length > 63)
-      throw new Error(`namespace name ${JSON.stringify(nsName)} is not a DNS label`);
+    if (!isDnsLabel(nsName)) throw new Error(`namespace name ${JSON.stringify(nsName)} is not a DNS label`);
     if (!(Number.isInteger(args.quota.pods) && args.quota.pods > 0)) throw new Error("quota.pods must be a positive integer");
     super("pulumi-gitops:kubernetes:TenantNamespace", name, {}, opts);
 

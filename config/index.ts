@@ -11,6 +11,7 @@ import Ajv, { ErrorObject } from "ajv";
 import { parseDocument } from "yaml";
 import { NAMESPACE, SECRET_KEY, StackConfig, stackConfigSchema } from "./schema";
 
+export * from "./patterns";
 export * from "./schema";
 
 /** One thing wrong with a stack file. */

@@ -6,6 +6,7 @@
  * program builds explicit providers from `pulumi-gitops:kubernetes` and `pulumi-gitops:aws`, so a
  * provider setting elsewhere would be silently ignored, which is worse than an error.
  */
+import { BRANCH, DNS_LABEL, DNS_LABEL_MAX, GITHUB_REPOSITORY, IMAGE_DIGEST } from "./patterns";
 
 /** Prefix of every key a stack file may hold. */
 export const NAMESPACE = "pulumi-gitops";
@@ -13,7 +14,7 @@ export const NAMESPACE = "pulumi-gitops";
 /** Kubernetes quantity such as `250m`, `1`, `512Mi`, `2Gi`. */
 const quantity = { type: "string", pattern: "^[0-9]+(\\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$" } as const;
 /** RFC 1123 label: lower-case DNS name of at most 63 characters. */
-const dnsLabel = { type: "string", pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 } as const;
+const dnsLabel = { type: "string", pattern: DNS_LABEL.source, maxLength: DNS_LABEL_MAX } as const;
 /** A value `pulumi config set --secret` made: the file holds only its ciphertext. */
 const secureValue = {
   type: "object",
@@ -181,7 +182,7 @@ export const stackConfigSchema = {
           properties: {
             repository: { type: "string", pattern: "^[a-z0-9]+([._/:-][a-z0-9]+)*$" },
             tag: { type: "string", pattern: "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$" },
-            digest: { type: "string", pattern: "^sha256:[a-f0-9]{64}$" },
+            digest: { type: "string", pattern: IMAGE_DIGEST.source },
           },
         },
         replicas: { type: "integer", minimum: 0, maximum: 100 },
@@ -250,8 +251,8 @@ export const stackConfigSchema = {
           additionalProperties: false,
           required: ["repository", "branch", "applyPolicyArns"],
           properties: {
-            repository: { type: "string", pattern: "^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$" },
-            branch: { type: "string", pattern: "^[A-Za-z0-9_./-]+$" },
+            repository: { type: "string", pattern: GITHUB_REPOSITORY.source },
+            branch: { type: "string", pattern: BRANCH.source },
             applyPolicyArns: {
               type: "array",
               minItems: 1,

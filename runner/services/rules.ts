@@ -7,7 +7,7 @@ import * as path from "node:path";
 import Ajv, { type ErrorObject } from "ajv";
 import { parse, YAMLParseError } from "yaml";
 import { GitopsError } from "../errors";
-import { STACK_NAME } from "./stacks";
+import { STACK_NAME } from "../../config/patterns";
 
 export const RULES_FILE = "stacks/gitops.yaml";
 

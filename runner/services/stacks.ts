@@ -3,11 +3,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { formatProblem, NAMESPACE, readStackFile } from "../../config";
+import { STACK_NAME } from "../../config/patterns";
 import { GitopsError, usageError } from "../errors";
 import type { Rules } from "./rules";
-
-/** The engine's rule for a stack name (what `pulumi stack init` accepts). */
-export const STACK_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 
 /**
  * Stack names declared in repoDir, in the rules' environment order, the rest alphabetically. A
