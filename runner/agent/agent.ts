@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { apply } from "../flows/apply";
+import { backoffDelay } from "../services/backoff";
 import { installDependencies } from "../services/checkout";
 import { createContext, INSTALL_DIR, LOCAL_DIR, type Context, type GlobalOptions } from "../services/context";
 import { drift, driftSummary } from "../flows/drift";
@@ -68,11 +69,6 @@ export interface AgentState {
    */
   failure?: { commit?: string; attempts: number; error: string; retryAt: string; backoffSeconds: number };
   lastDrift?: { time: string; drifted: string[]; remediated: string[]; failed: string[] };
-}
-
-/** The wait before attempt `attempts + 1` of a failed commit: base, 2×base, 4×base ... up to cap. */
-export function backoffDelay(attempts: number, baseMs: number, capMs: number): number {
-  return Math.min(capMs, baseMs * 2 ** Math.max(0, attempts - 1));
 }
 
 const short = (commit: string) => commit.slice(0, 7);

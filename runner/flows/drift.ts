@@ -5,9 +5,9 @@
  * commit when HEAD is elsewhere.
  */
 import type { Stack } from "@pulumi/pulumi/automation";
-import { deploy, guardDeploy } from "./apply";
 import { withCheckout } from "../services/checkout";
 import type { Context } from "../services/context";
+import { deploy, guardDeploy } from "../services/deploy";
 import { emptyCounts, findStack, hasChanges, openStack, runOperation, type StackResult } from "../services/workspace";
 import { stopIfAborted } from "../errors";
 import * as git from "../services/git";

@@ -4,16 +4,15 @@
  */
 import type { Stack } from "@pulumi/pulumi/automation";
 import type { Context } from "../services/context";
-import { deploy, type DeployOutcome } from "./apply";
 import { affectedStacks, programFiles } from "../services/changes";
 import { withCheckout } from "../services/checkout";
+import { deploy, type DeployOutcome } from "../services/deploy";
 import { openStack, runOperation, type StackResult } from "../services/workspace";
 import { GitopsError, refused, stopIfAborted } from "../errors";
 import * as git from "../services/git";
 import { readRecord, setPin, TAG } from "../services/records";
 import { summaryLine } from "../services/report";
 import { checkStackFiles, discoverStacks, selectStacks } from "../services/stacks";
-import { mainTip } from "./status";
 
 export interface RollbackOptions {
   stack: string;
@@ -65,7 +64,7 @@ const shellWord = (s: string) => (/^[\w./@%+=:,-]+$/.test(s) ? s : `'${s.replace
  * change what they deploy as well.
  */
 async function revertHint(ctx: Context, target: string, name: string): Promise<string | undefined> {
-  const tip = await mainTip(ctx);
+  const tip = await git.mainTip(ctx.repo, ctx.rules);
   if (!tip || tip === target) return undefined;
   const all = discoverStacks(ctx.repo, ctx.rules);
   const affected = affectedStacks(await git.changedPaths(ctx.repo, target, tip), all, ctx.rules, await programFiles(ctx.repo, tip));

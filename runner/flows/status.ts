@@ -25,17 +25,9 @@ export interface StackStatus {
   inSync?: boolean;
 }
 
-/** The protected branch's tip as this checkout knows it: the remote's when there is one. */
-export async function mainTip(ctx: Context): Promise<string | undefined> {
-  const { remote, protectedBranch } = ctx.rules;
-  return (
-    (await git.resolveCommit(ctx.repo, `refs/remotes/${remote}/${protectedBranch}`)) ?? (await git.resolveCommit(ctx.repo, protectedBranch))
-  );
-}
-
 export async function status(ctx: Context, only?: string[]): Promise<StackStatus[]> {
   const all = discoverStacks(ctx.repo, ctx.rules);
-  const tip = await mainTip(ctx);
+  const tip = await git.mainTip(ctx.repo, ctx.rules);
   const program = tip ? await programFiles(ctx.repo, tip) : new Set<string>();
   const out: StackStatus[] = [];
   for (const name of selectStacks(all, only)) {

@@ -134,6 +134,12 @@ export async function countCommits(dir: string, from: string, to: string): Promi
   return Number(await git(dir).raw(["rev-list", "--count", `${from}..${to}`]));
 }
 
+/** The protected branch's tip as this checkout knows it: the remote's tracking branch when there is one. */
+export async function mainTip(dir: string, rules: { remote: string; protectedBranch: string }): Promise<string | undefined> {
+  const { remote, protectedBranch } = rules;
+  return (await resolveCommit(dir, `refs/remotes/${remote}/${protectedBranch}`)) ?? (await resolveCommit(dir, protectedBranch));
+}
+
 export async function hasRemote(dir: string, remote: string): Promise<boolean> {
   const remotes = await git(dir).getRemotes();
   return remotes.some((r) => r.name === remote);

@@ -2,10 +2,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { backoffDelay } from "../../runner/agent/agent";
 import { parseListen, validSignature } from "../../runner/agent/server";
 import { parseDuration } from "../../runner/commands/agent";
 import { ExitCode, GitopsError } from "../../runner/errors";
+import { backoffDelay } from "../../runner/services/backoff";
 import { redactUrls } from "../../runner/services/git";
 
 test("backoffDelay doubles from the base and stops at the cap", () => {
