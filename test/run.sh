@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: provisions the engine, the test cluster, moto and Gitea (no-ops when the
+# The whole test suite: provisions the engine, the test cluster, moto, Gitea and act (no-ops when the
 # cache is warm), typechecks, lints (ESLint, Prettier), then runs every test/**/*.test.ts with
 # node's test runner, two files at a time.
 set -euo pipefail
@@ -8,6 +8,7 @@ bash provision/pulumi-engine.sh >/dev/null
 bash provision/test-cluster.sh >/dev/null
 bash provision/moto.sh >/dev/null
 bash provision/gitea.sh >/dev/null
+bash provision/act.sh >/dev/null
 npx tsc --noEmit
 npm run --silent lint
 mapfile -t files < <(find test -name '*.test.ts' | sort)
