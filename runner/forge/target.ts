@@ -1,6 +1,7 @@
 /**
  * Where preview and apply report to: the forge, its API, the token, the repository, the pull request
- * and the commit. Detected from the CI environment (GitHub Actions and Gitea Actions, GitLab CI/CD);
+ * and the commit. Detected from the CI environment (GitHub Actions and Gitea Actions, GitLab CI/CD;
+ * Jenkins for the pull request and the build link);
  * every part can be given as a flag instead, which wins. The token only comes from the environment:
  * on a command line it would show in the process table and in CI logs.
  */
@@ -70,7 +71,7 @@ export const withPreviewForge = <T>(y: Argv<T>) =>
       wholeNumberOption("pr", {
         min: 1,
         example: 42,
-        describe: "The pull (merge) request number (default: from $GITHUB_EVENT_PATH, $CI_MERGE_REQUEST_IID)",
+        describe: "The pull (merge) request number (default: from $GITHUB_EVENT_PATH, $CI_MERGE_REQUEST_IID, Jenkins' $CHANGE_ID)",
       }),
     )
     .option("full-report-url", {
@@ -154,7 +155,9 @@ export function resolveTarget(a: ForgeArgs, env: NodeJS.ProcessEnv, o: { needPr:
     );
   }
   const event = ciEvent(env);
-  const pr = a.pr ?? (gitlab ? positive(Number(env.CI_MERGE_REQUEST_IID)) : positive(event.pull_request?.number));
+  // Jenkins (multibranch) names a build's change request CHANGE_ID and the build BUILD_URL.
+  const pr =
+    a.pr ?? (gitlab ? positive(Number(env.CI_MERGE_REQUEST_IID)) : positive(event.pull_request?.number)) ?? positive(Number(env.CHANGE_ID));
   if (o.needPr && !pr) {
     throw usageError(
       `no pull request to comment on`,
@@ -168,6 +171,6 @@ export function resolveTarget(a: ForgeArgs, env: NodeJS.ProcessEnv, o: { needPr:
     env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID
       ? `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`
       : undefined;
-  const targetUrl = a["target-url"] ?? (gitlab ? env.CI_JOB_URL : runUrl);
+  const targetUrl = a["target-url"] ?? (gitlab ? env.CI_JOB_URL : runUrl) ?? env.BUILD_URL;
   return { kind, apiUrl: apiUrl.replace(/\/+$/, ""), token: env[tokenVar]!, repo, pr, sha, targetUrl };
 }

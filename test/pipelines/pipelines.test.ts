@@ -1,0 +1,129 @@
+/**
+ * The three shipped pipelines run the same commands: each of GitHub Actions' jobs, GitLab CI/CD's
+ * jobs and the Jenkinsfile's stages is read from its file (YAML through the `yaml` package, the
+ * Jenkinsfile's `sh` steps from its stage blocks) and compared. Jenkins cannot run here, so this
+ * is its check; the other two are also executed (github.test.ts, gitlab.test.ts).
+ */
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import { parse } from "yaml";
+import { ExitCode, type GitopsError } from "../../runner/errors";
+import { resolveTarget } from "../../runner/forge/target";
+import { PROJECT } from "../helpers/repo";
+
+const read = (file: string) => fs.readFileSync(path.join(PROJECT, file), "utf8");
+
+interface WorkflowStep {
+  uses?: string;
+  run?: string;
+}
+interface Workflow {
+  on: Record<string, { branches?: string[] } | null>;
+  permissions: Record<string, string>;
+  concurrency?: { group: string; "cancel-in-progress"?: boolean };
+  jobs: Record<string, { steps: WorkflowStep[] }>;
+}
+
+/** The shell commands of a workflow's one job, in order (`uses:` steps are not commands). */
+function githubCommands(file: string): string[] {
+  const wf = parse(read(file)) as Workflow;
+  const jobs = Object.values(wf.jobs);
+  assert.equal(jobs.length, 1, `${file} has one job`);
+  return jobs[0].steps.filter((s) => s.run !== undefined).map((s) => s.run!.trim());
+}
+
+function gitlabCommands(job: string): string[] {
+  const ci = parse(read(".gitlab-ci.yml")) as Record<string, { script?: string[] }>;
+  assert.ok(ci[job]?.script, `.gitlab-ci.yml has a job '${job}' with a script`);
+  return ci[job].script!;
+}
+
+/**
+ * The `sh` steps of each stage of the Jenkinsfile, in order. A stage's block is what lies between
+ * its `stage('name')` and the next stage (or the end); steps are single-quoted Groovy strings.
+ */
+export function jenkinsStages(text: string): Record<string, string[]> {
+  const code = text.replace(/^\s*\/\/.*$/gm, "");
+  const starts = [...code.matchAll(/stage\('([^']+)'\)/g)];
+  const stages: Record<string, string[]> = {};
+  starts.forEach((m, i) => {
+    const block = code.slice(m.index, starts[i + 1]?.index ?? code.length);
+    stages[m[1]] = [...block.matchAll(/\bsh\s+'([^']*)'/g)].map((s) => s[1]);
+  });
+  return stages;
+}
+
+describe("the shipped pipelines", () => {
+  const jenkins = jenkinsStages(read("Jenkinsfile"));
+
+  it("run the same commands to preview a change request in all three", () => {
+    const github = githubCommands(".github/workflows/preview.yml");
+    assert.deepEqual(github, ["npm ci --no-audit --no-fund", "npm run --silent ci:preview"]);
+    assert.deepEqual(gitlabCommands("preview"), github);
+    assert.deepEqual(jenkins.preview, github);
+  });
+
+  it("run the same commands to apply main in all three", () => {
+    const github = githubCommands(".github/workflows/apply.yml");
+    assert.deepEqual(github, ["npm ci --no-audit --no-fund", "npm run --silent ci:apply"]);
+    assert.deepEqual(gitlabCommands("apply"), github);
+    assert.deepEqual(jenkins.apply, github);
+  });
+
+  it("have no other Jenkins stage, and name scripts package.json has", () => {
+    assert.deepEqual(Object.keys(jenkins), ["preview", "apply"]);
+    const scripts = (JSON.parse(read("package.json")) as { scripts: Record<string, string> }).scripts;
+    assert.match(scripts["ci:preview"], /node bin\/gitops preview --comment --status$/);
+    assert.match(scripts["ci:apply"], /node bin\/gitops apply --status$/);
+  });
+
+  it("preview pull requests into main and apply pushes to main, one apply at a time", () => {
+    const preview = parse(read(".github/workflows/preview.yml")) as Workflow;
+    const apply = parse(read(".github/workflows/apply.yml")) as Workflow;
+    assert.deepEqual(preview.on, { pull_request: { branches: ["main"] } });
+    assert.deepEqual(apply.on, { push: { branches: ["main"] } });
+    assert.deepEqual(preview.permissions, { contents: "read", "pull-requests": "write", statuses: "write", "id-token": "write" });
+    assert.deepEqual(apply.permissions, { contents: "read", statuses: "write", "id-token": "write" });
+    assert.equal(apply.concurrency?.["cancel-in-progress"], false);
+    const gitlab = parse(read(".gitlab-ci.yml")) as Record<string, { resource_group?: string }>;
+    assert.ok(gitlab.apply.resource_group);
+    assert.match(read("Jenkinsfile"), /stage\('apply'\)[\s\S]*lock\('pulumi-gitops-apply'\)/);
+  });
+});
+
+describe("jenkinsStages", () => {
+  it("reads each stage's sh steps and ignores commented-out ones", () => {
+    const text = `pipeline {\n  stages {\n    stage('a') {\n      steps {\n        // sh 'not this'\n        sh 'one'\n        sh  'two --x'\n      }\n    }\n    stage('b') { steps { lock('l') { sh 'three' } } }\n  }\n}\n`;
+    assert.deepEqual(jenkinsStages(text), { a: ["one", "two --x"], b: ["three"] });
+  });
+});
+
+describe("the forge target in a Jenkins build", () => {
+  // What the Jenkinsfile's job gets: the forge's API and repository from the job's environment
+  // (README), the token from a credential, and what Jenkins sets for a change request's build.
+  const jenkinsEnv = {
+    GITHUB_API_URL: "https://github.example.invalid/api/v3",
+    GITHUB_REPOSITORY: "acme/infra",
+    GITOPS_FORGE_TOKEN: "t",
+    CHANGE_ID: "12",
+    BUILD_URL: "https://jenkins.example.invalid/job/infra/job/PR-12/3/",
+  };
+
+  it("takes the pull request from CHANGE_ID and links the build", () => {
+    const t = resolveTarget({}, jenkinsEnv, { needPr: true });
+    assert.deepEqual(
+      { kind: t.kind, pr: t.pr, repo: t.repo, targetUrl: t.targetUrl },
+      { kind: "github", pr: 12, repo: "acme/infra", targetUrl: jenkinsEnv.BUILD_URL },
+    );
+  });
+
+  it("still refuses to comment on a branch build, which has no CHANGE_ID", () => {
+    const { CHANGE_ID: _, ...branchBuild } = jenkinsEnv;
+    assert.throws(
+      () => resolveTarget({}, branchBuild, { needPr: true }),
+      (e: GitopsError) => e.exitCode === ExitCode.usage && /no pull request to comment on/.test(e.message),
+    );
+  });
+});
