@@ -1,0 +1,114 @@
+/**
+ * The shipped GitHub workflows, executed: act (provision/act.sh) runs .github/workflows/preview.yml
+ * on a pull_request event and apply.yml on the push of its merge, as they are, in a repository made
+ * from this project's tracked files and pushed to a real Gitea (provision/gitea.sh), whose API has
+ * GitHub's comment and status routes (GITHUB_API_URL). The job's `npm ci` and gitops run for real;
+ * state goes to a file backend given as the repository variable PULUMI_BACKEND_URL, the passphrase
+ * as the secret PULUMI_CONFIG_PASSPHRASE, the token as GITHUB_TOKEN, as the README tells users.
+ * Every check reads Gitea's API or the backend.
+ */
+import assert from "node:assert/strict";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { runWorkflow, type WorkflowRun } from "../fixtures/act";
+import { startGitea, type Gitea } from "../fixtures/gitea";
+import { createRepo, type TestRepo } from "../helpers/repo";
+
+const REPO = "infra";
+const MARKER = "<!-- pulumi-gitops preview: pulumi-gitops -->";
+
+describe("the GitHub workflows, run by act against Gitea", () => {
+  let gitea: Gitea;
+  let repo: TestRepo;
+  let ciToken: string;
+  let backend: string;
+  const passphrase = crypto.randomBytes(12).toString("hex");
+
+  before(async () => {
+    gitea = await startGitea();
+    ciToken = await gitea.createToken("ci", ["write:issue", "write:repository"]);
+    repo = createRepo();
+    // The job runs `npm ci` in its own copy of the checkout, as on a runner.
+    fs.unlinkSync(path.join(repo.dir, "node_modules"));
+    await gitea.api("POST", "/user/repos", { name: REPO, default_branch: "main" });
+    repo.git("remote", "set-url", "origin", gitea.pushUrl(REPO));
+    repo.git("push", "-q", "origin", "main");
+    backend = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-act-state-"));
+  });
+  after(async () => {
+    repo?.remove();
+    if (backend) fs.rmSync(backend, { recursive: true, force: true });
+    await gitea?.stop();
+  });
+
+  const owner = () => gitea.user;
+  const workflow = (file: string, event: string, payload: unknown) => {
+    const w: WorkflowRun = {
+      cwd: repo.dir,
+      workflow: `.github/workflows/${file}`,
+      event,
+      payload,
+      instance: new URL(gitea.url).host,
+      env: { GITHUB_API_URL: gitea.apiUrl },
+      vars: { PULUMI_BACKEND_URL: `file://${backend}` },
+      secrets: { PULUMI_CONFIG_PASSPHRASE: passphrase, GITHUB_TOKEN: ciToken },
+    };
+    return runWorkflow(w);
+  };
+  const statuses = (sha: string): Promise<{ context: string; status: string; description: string; target_url: string }[]> =>
+    gitea.api("GET", `/repos/${owner()}/${REPO}/statuses/${sha}`);
+
+  let pr: { number: number; head: { sha: string } };
+
+  it("preview.yml comments the preview on the pull request and sets its status", async () => {
+    repo.git("checkout", "-q", "-b", "scale-staging");
+    const file = "stacks/Pulumi.staging.yaml";
+    repo.write(file, repo.read(file).replace(/replicas: \w+/, "replicas: 3"));
+    repo.commit("staging: 3 replicas");
+    repo.git("push", "-q", "origin", "scale-staging");
+    pr = await gitea.api("POST", `/repos/${owner()}/${REPO}/pulls`, { head: "scale-staging", base: "main", title: "staging: 3 replicas" });
+    assert.equal(pr.head.sha, repo.git("rev-parse", "HEAD"));
+
+    const r = await workflow("preview.yml", "pull_request", { action: "opened", number: pr.number, pull_request: pr });
+    assert.equal(r.code, 0, r.output);
+    const comments: { body: string }[] = await gitea.api("GET", `/repos/${owner()}/${REPO}/issues/${pr.number}/comments`);
+    assert.equal(comments.length, 1, r.output);
+    assert.ok(comments[0].body.startsWith(MARKER), comments[0].body);
+    assert.match(comments[0].body, /\| staging \| \d+ \| 0 \| 0 \| 0 \| 0 \| changes \|/);
+    assert.match(comments[0].body, /Not affected by this change, not previewed: dev, prod\./);
+    const status = (await statuses(pr.head.sha)).find((s) => s.context === "pulumi-gitops/preview");
+    assert.deepEqual(
+      { status: status?.status, description: status?.description },
+      { status: "success", description: "changes in 1 stack" },
+    );
+    // The link is the workflow run's, from the environment act gives the job as GitHub would.
+    assert.equal(status?.target_url, `https://${new URL(gitea.url).host}/${owner()}/${REPO}/actions/runs/1`);
+  });
+
+  it("apply.yml deploys the merge and sets pulumi-gitops/apply on it", async () => {
+    await gitea.api("POST", `/repos/${owner()}/${REPO}/pulls/${pr.number}/merge`, { Do: "merge" });
+    repo.git("checkout", "-q", "main");
+    repo.git("pull", "-q", "--ff-only", "origin", "main");
+    const merged = repo.git("rev-parse", "HEAD");
+
+    const r = await workflow("apply.yml", "push", {
+      ref: "refs/heads/main",
+      before: pr.head.sha,
+      after: merged,
+      head_commit: { id: merged },
+    });
+    assert.equal(r.code, 0, r.output);
+    const status = (await statuses(merged)).find((s) => s.context === "pulumi-gitops/apply");
+    assert.deepEqual(
+      { status: status?.status, description: status?.description },
+      { status: "success", description: "applied dev, staging, prod" },
+    );
+    // The state is in the backend the repository variable named, with the staging stack's new size.
+    const state = JSON.parse(fs.readFileSync(path.join(backend, ".pulumi", "stacks", "pulumi-gitops", "staging.json"), "utf8"));
+    const stack = state.checkpoint.latest.resources.find((res: { type: string }) => res.type === "pulumi:pulumi:Stack");
+    assert.equal(stack.outputs.replicas, 3);
+  });
+});
