@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: provisions the engine, the test cluster, moto, Gitea and act (no-ops when the
-# cache is warm), typechecks, lints (ESLint, Prettier), then runs every test/**/*.test.ts with
+# The whole test suite: provisions the engine, the test cluster, moto, Gitea, act and
+# gitlab-ci-local (no-ops when the cache is warm), typechecks, lints (ESLint, Prettier), then runs every test/**/*.test.ts with
 # node's test runner, two files at a time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -9,6 +9,7 @@ bash provision/test-cluster.sh >/dev/null
 bash provision/moto.sh >/dev/null
 bash provision/gitea.sh >/dev/null
 bash provision/act.sh >/dev/null
+bash provision/gitlab-ci-local.sh >/dev/null
 npx tsc --noEmit
 npm run --silent lint
 mapfile -t files < <(find test -name '*.test.ts' | sort)
