@@ -69,15 +69,19 @@ export function engineDir(env: NodeJS.ProcessEnv): string {
 
 export async function createContext(o: GlobalOptions, env: NodeJS.ProcessEnv, cwd: string): Promise<Context> {
   const repo = await repoRoot(path.resolve(cwd, o.repo ?? "."));
-  const embedded = !o.backend && !env.PULUMI_BACKEND_URL;
+  // An empty variable counts as unset: CI passes a repository variable or secret that was never
+  // set as '' (GitHub's `${{ vars.X }}`), which no backend or passphrase is.
+  const backendEnv = env.PULUMI_BACKEND_URL || undefined;
+  const passphraseEnv = env.PULUMI_CONFIG_PASSPHRASE || undefined;
+  const embedded = !o.backend && !backendEnv;
   const localDir = path.join(repo, LOCAL_DIR);
-  const backendUrl = o.backend ?? env.PULUMI_BACKEND_URL ?? `file://${path.join(localDir, "state")}`;
+  const backendUrl = o.backend ?? backendEnv ?? `file://${path.join(localDir, "state")}`;
   if (embedded) fs.mkdirSync(path.join(localDir, "state"), { recursive: true });
   const dir = engineDir(env);
   // The demo passphrase is only a default of the embedded backend; the engine refuses it for any
   // stack that targets real infrastructure (guardPassphrase).
-  const passphraseFile = env.PULUMI_CONFIG_PASSPHRASE ? undefined : env.PULUMI_CONFIG_PASSPHRASE_FILE;
-  const passphrase = env.PULUMI_CONFIG_PASSPHRASE ?? (passphraseFile || !embedded ? undefined : DEMO_PASSPHRASE);
+  const passphraseFile = passphraseEnv ? undefined : env.PULUMI_CONFIG_PASSPHRASE_FILE || undefined;
+  const passphrase = passphraseEnv ?? (passphraseFile || !embedded ? undefined : DEMO_PASSPHRASE);
   return {
     repo,
     rules: loadRules(repo),

@@ -6,12 +6,14 @@
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
 import { ExitCode, type GitopsError } from "../../runner/errors";
 import { resolveTarget } from "../../runner/forge/target";
-import { PROJECT } from "../helpers/repo";
+import { createContext, DEMO_PASSPHRASE, LOCAL_DIR } from "../../runner/services/context";
+import { git, PROJECT } from "../helpers/repo";
 
 const read = (file: string) => fs.readFileSync(path.join(PROJECT, file), "utf8");
 
@@ -125,5 +127,20 @@ describe("the forge target in a Jenkins build", () => {
       () => resolveTarget({}, branchBuild, { needPr: true }),
       (e: GitopsError) => e.exitCode === ExitCode.usage && /no pull request to comment on/.test(e.message),
     );
+  });
+});
+
+describe("variables a pipeline passes empty", () => {
+  it("count as unset: an unset PULUMI_BACKEND_URL or passphrase secret is '' in a GitHub job", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-ctx-"));
+    try {
+      git(dir, "init", "-q");
+      const ctx = await createContext({}, { PULUMI_BACKEND_URL: "", PULUMI_CONFIG_PASSPHRASE: "", PULUMI_CONFIG_PASSPHRASE_FILE: "" }, dir);
+      assert.equal(ctx.engine.backendUrl, `file://${path.join(fs.realpathSync(dir), LOCAL_DIR, "state")}`);
+      assert.equal(ctx.engine.passphrase, DEMO_PASSPHRASE);
+      assert.equal(ctx.engine.passphraseFile, undefined);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
