@@ -83,7 +83,11 @@ export function composeStack(config: StackConfig, ctx: ProgramContext): StackOut
 
   const app = config.app;
   const secretEnv = new Set((config.secrets ?? []).map((k) => k.slice(`${NAMESPACE}:app.env.`.length)));
-  const envEntries = Object.entries(app.env ?? {});
+  // The engine hands the program every value decrypted: a `secure:` value here would be ciphertext.
+  const envEntries = Object.entries(app.env ?? {}).map(([name, value]) => {
+    if (typeof value !== "string") throw new Error(`${NAMESPACE}:app.env.${name} reached the program encrypted`);
+    return [name, value] as const;
+  });
   const web = new WebService(
     app.name,
     {

@@ -5,25 +5,23 @@
  * EVERY problem is reported at once with its file and key. No process.env / process.cwd here: the
  * caller says which repository and which stack.
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
-import Ajv, { ErrorObject } from "ajv";
-import { parseDocument } from "yaml";
-import { NAMESPACE, SECRET_KEY, StackConfig, stackConfigSchema } from "./schema";
+import {
+  type KubernetesSetting,
+  type KubernetesTarget,
+  NAMESPACE,
+  SECRET_KEY,
+  settingKey,
+  type StackConfig,
+  stackConfigSchema,
+  type StackConfigValues,
+} from "./schema";
+import { ajv, type ConfigProblem, formatProblems, readYamlMapping, schemaProblem } from "./load";
 
+export * from "./load";
 export * from "./patterns";
+export * from "./rules";
 export * from "./schema";
-
-/** One thing wrong with a stack file. */
-export interface ConfigProblem {
-  /** Stack file as shown to the user, e.g. `stacks/Pulumi.staging.yaml`. */
-  file: string;
-  /** Config key, e.g. `pulumi-gitops:app.replicas`; `(file)` / `(yaml)` for whole-file problems. */
-  key: string;
-  message: string;
-  /** Where in the file, for syntax errors (1-based). */
-  position?: { line: number; col: number };
-}
 
 /** Thrown by the program before it creates anything when a stack's config is invalid. */
 export class StackConfigError extends Error {
@@ -37,22 +35,12 @@ export class StackConfigError extends Error {
   }
 }
 
-/** One problem as a line: `file: key: message`, or `file:line:col: key: message` when the place is known. */
-export function formatProblem(p: ConfigProblem): string {
-  return `${p.file}${p.position ? `:${p.position.line}:${p.position.col}` : ""}: ${p.key}: ${p.message}`;
-}
-
-export function formatProblems(problems: readonly ConfigProblem[]): string {
-  return problems.map(formatProblem).join("\n");
-}
-
 /** The stack file of `stack`, relative to the repository root. */
 export function stackFileName(stack: string): string {
   return `stacks/Pulumi.${stack}.yaml`;
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true });
-const validateSchema = ajv.compile(stackConfigSchema);
+const validateSchema = ajv.compile<StackConfigValues>(stackConfigSchema);
 
 /** Where to set what people most often put under another namespace. */
 const foreignKeyHints: Record<string, string> = {
@@ -62,47 +50,11 @@ const foreignKeyHints: Record<string, string> = {
   "kubernetes:context": `set ${NAMESPACE}:kubernetes.context instead`,
 };
 
-/** `/pulumi-gitops:app/resources/0/cpu` -> `pulumi-gitops:app.resources[0].cpu` */
-export function pointerToKey(pointer: string): string {
-  const parts = pointer
-    .split("/")
-    .slice(1)
-    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"));
-  let key = "";
-  for (const part of parts) {
-    if (/^[0-9]+$/.test(part) && key !== "") key += `[${part}]`;
-    else key += key === "" ? part : `.${part}`;
-  }
-  return key;
-}
-
-const child = (parent: string, name: string) => (parent === "" ? name : `${parent}.${name}`);
-
-function schemaProblem(file: string, e: ErrorObject): ConfigProblem {
-  const at = pointerToKey(e.instancePath);
-  switch (e.keyword) {
-    case "required":
-      return { file, key: child(at, String(e.params.missingProperty)), message: "is required" };
-    case "additionalProperties": {
-      const name = String(e.params.additionalProperty);
-      if (at === "") {
-        const hint = foreignKeyHints[name];
-        const message = name.startsWith(`${NAMESPACE}:`)
-          ? "is not a known setting"
-          : `only ${NAMESPACE}:* keys are allowed${hint ? `; ${hint}` : ""}`;
-        return { file, key: name, message };
-      }
-      return { file, key: child(at, name), message: "is not a known setting" };
-    }
-    case "enum":
-      return { file, key: at, message: `must be one of: ${(e.params.allowedValues as unknown[]).join(", ")}` };
-    case "anyOf":
-      return { file, key: at, message: "must be a string, or a secret (`secure: ...`, made by `pulumi config set --secret`)" };
-    case "propertyNames":
-      return { file, key: child(at, String(e.params.propertyName)), message: "is not a valid name" };
-    default:
-      return { file, key: at, message: e.message ?? `fails ${e.keyword}` };
-  }
+/** An unknown top-level key: a setting of ours that does not exist, or another namespace's. */
+function unknownSetting(name: string): string {
+  if (name.startsWith(`${NAMESPACE}:`)) return "is not a known setting";
+  const hint = foreignKeyHints[name];
+  return `only ${NAMESPACE}:* keys are allowed${hint ? `; ${hint}` : ""}`;
 }
 
 /** Kubernetes quantity to a number (cores for CPU, bytes for memory); NaN when unparsable. */
@@ -238,26 +190,34 @@ export function validateStackConfig(
   secrets: string[] = secretPaths(values),
 ): { config?: StackConfig; problems: ConfigProblem[] } {
   const problems: ConfigProblem[] = [];
-  if (!validateSchema(values)) {
+  const valid = validateSchema(values);
+  if (!valid) {
     // A branch of an anyOf says only what that branch wanted; the anyOf's own problem says it all.
     // A secret where none may be is told once, by the rules below.
     const errors = (validateSchema.errors ?? []).filter((e) => !e.schemaPath.includes("/anyOf/"));
     problems.push(
-      ...errors.map((e) => schemaProblem(file, e)).filter((p) => !secrets.some((k) => p.key === k || p.key.startsWith(`${k}.`))),
+      ...errors
+        .map((e) => schemaProblem(file, e, unknownSetting))
+        .filter((p) => !secrets.some((k) => p.key === k || p.key.startsWith(`${k}.`))),
     );
   }
   problems.push(...ruleProblems(file, values, secrets));
-  if (problems.length > 0) return { problems };
-  const get = (key: string) => values[`${NAMESPACE}:${key}`];
-  const config = {
-    environment: get("environment"),
-    kubernetes: get("kubernetes"),
-    namespace: get("namespace"),
-    app: get("app"),
-    ...(get("aws") === undefined ? {} : { aws: get("aws") }),
+  if (!valid || problems.length > 0) return { problems };
+  const aws = values[settingKey("aws")];
+  const config: StackConfig = {
+    environment: values[settingKey("environment")],
+    kubernetes: kubernetesTarget(values[settingKey("kubernetes")]),
+    namespace: values[settingKey("namespace")],
+    app: values[settingKey("app")],
+    ...(aws === undefined ? {} : { aws }),
     ...(secrets.length ? { secrets } : {}),
-  } as StackConfig;
+  };
   return { config, problems };
+}
+
+/** The cross-field rules have given a render target its directory and nothing of a cluster's. */
+function kubernetesTarget({ mode, renderDir, ...cluster }: KubernetesSetting): KubernetesTarget {
+  return mode === "render" ? { mode, renderDir: renderDir! } : { mode, ...cluster };
 }
 
 /**
@@ -265,12 +225,8 @@ export function validateStackConfig(
  * their values decrypted, and only the file says which they were. None when it cannot be read.
  */
 export function stackFileSecrets(repoDir: string, stack: string): string[] {
-  try {
-    const root = parseDocument(fs.readFileSync(path.join(repoDir, stackFileName(stack)), "utf8")).toJS() as unknown;
-    return isObj(root) ? secretPaths(root.config ?? {}) : [];
-  } catch {
-    return [];
-  }
+  const { root } = readYamlMapping(repoDir, stackFileName(stack), { what: "stack file" });
+  return root ? secretPaths(root.config ?? {}) : [];
 }
 
 /** Reads and validates `stacks/Pulumi.<stack>.yaml` under `repoDir`. */
@@ -279,28 +235,9 @@ export function readStackFile(
   stack: string,
 ): { file: string; values: Record<string, unknown>; problems: ConfigProblem[] } {
   const file = stackFileName(stack);
-  let text: string;
-  try {
-    text = fs.readFileSync(path.join(repoDir, file), "utf8");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const message = code === "ENOENT" ? "stack file not found" : `cannot read stack file (${code ?? String(err)})`;
-    return { file, values: {}, problems: [{ file, key: "(file)", message }] };
-  }
-  const doc = parseDocument(text);
-  if (doc.errors.length > 0) {
-    const problems = doc.errors.map((e) => ({
-      file,
-      key: "(yaml)",
-      // The first line, without the position it repeats (given as line:col beside the file).
-      message: e.message.split("\n")[0].replace(/ at line \d+, column \d+:$/, ""),
-      ...(e.linePos ? { position: e.linePos[0] } : {}),
-    }));
-    return { file, values: {}, problems };
-  }
-  const root = doc.toJS() as unknown;
-  if (root !== null && !isObj(root)) return { file, values: {}, problems: [{ file, key: "(yaml)", message: "must be a mapping" }] };
-  const values = isObj(root) ? (root.config ?? {}) : {};
+  const { root, problems } = readYamlMapping(repoDir, file, { what: "stack file" });
+  if (!root) return { file, values: {}, problems };
+  const values = root.config ?? {};
   if (!isObj(values)) return { file, values: {}, problems: [{ file, key: "config", message: "must be a mapping of keys to values" }] };
   return { file, values, problems: validateStackConfig(file, values).problems };
 }

@@ -6,6 +6,7 @@
  * program builds explicit providers from `pulumi-gitops:kubernetes` and `pulumi-gitops:aws`, so a
  * provider setting elsewhere would be silently ignored, which is worse than an error.
  */
+import type { FromSchema } from "json-schema-to-ts";
 import { BRANCH, DNS_LABEL, DNS_LABEL_MAX, GITHUB_REPOSITORY, IMAGE_DIGEST } from "./patterns";
 
 /** Prefix of every key a stack file may hold. */
@@ -29,105 +30,12 @@ const cpuMemory = {
   properties: { cpu: quantity, memory: quantity },
 } as const;
 
-export interface CpuMemory {
-  cpu: string;
-  memory: string;
-}
-
-/** `pulumi-gitops:kubernetes`: where Kubernetes resources go. */
-export type KubernetesTarget =
-  | {
-      /** Write manifests to files instead of talking to a cluster (works offline). */
-      mode: "render";
-      /** Directory relative to the repository root, e.g. `rendered/dev`. */
-      renderDir: string;
-    }
-  | {
-      mode: "cluster";
-      /** Path to a kubeconfig file; absent = the provider's default (KUBECONFIG, ~/.kube/config). */
-      kubeconfig?: string;
-      /** kubeconfig context; absent = the current context. */
-      context?: string;
-      /** Don't wait for readiness (`pulumi.com/skipAwait`), for test clusters without kubelets. */
-      skipAwait?: boolean;
-    };
-
-export interface NamespaceConfig {
-  /** Namespace name. */
-  name: string;
-  /** Hard quota for the namespace (sum over all pods). */
-  quota: { requests: CpuMemory; limits: CpuMemory; pods: number };
-  /** Defaults applied by the LimitRange to containers that set none. */
-  containerDefaults?: { requests: CpuMemory; limits: CpuMemory };
-  /** Namespaces allowed to reach pods here (e.g. the ingress controller's). */
-  allowIngressFromNamespaces?: string[];
-}
-
-export interface AppConfig {
-  /** Application name: Deployment, Service and labels. */
-  name: string;
-  image: { repository: string; tag?: string; digest?: string };
-  /** Fixed replica count; exactly one of `replicas` and `autoscaling` is required. */
-  replicas?: number;
-  autoscaling?: { minReplicas: number; maxReplicas: number; targetCpuUtilizationPercent: number };
-  /** Container port the app listens on. */
-  port: number;
-  /** HTTP path of the liveness and readiness probes. */
-  healthPath?: string;
-  resources: { requests: CpuMemory; limits: CpuMemory };
-  /** Public hostname; absent = no Ingress. */
-  ingress?: { host: string; className?: string; tlsSecretName?: string };
-  /** PodDisruptionBudget; absent = none. */
-  disruptionBudget?: { minAvailable?: number; maxUnavailable?: number };
-  /**
-   * Extra environment variables. A value may be a secret (`secure:` in the file); the program then
-   * passes it from a Kubernetes Secret, see {@link StackConfig.secrets}.
-   */
-  env?: Record<string, string>;
-}
-
-export interface AwsConfig {
-  /** AWS region, e.g. `eu-west-1`. */
-  region: string;
-  /** Named profile in ~/.aws/config; absent = the default credential chain. */
-  profile?: string;
-  bucket?: {
-    /** Days to keep non-current object versions. */
-    noncurrentVersionRetentionDays: number;
-    /** Days after which current objects expire; absent = never. */
-    expirationDays?: number;
-    /** KMS key for server-side encryption; absent = SSE-S3 (AES256). */
-    kmsKeyArn?: string;
-  };
-  deployer?: {
-    /** GitHub repository `owner/name`. */
-    repository: string;
-    /** Protected branch whose workflows may apply. */
-    branch: string;
-    /** Managed policies attached to the apply role. */
-    applyPolicyArns: string[];
-    /** ARN of an existing GitHub OIDC provider; exactly one of this and `createOidcProvider`. */
-    oidcProviderArn?: string;
-    createOidcProvider?: boolean;
-  };
-}
-
-/** A stack's validated configuration, keys without the `pulumi-gitops:` prefix. */
-export interface StackConfig {
-  environment: string;
-  kubernetes: KubernetesTarget;
-  namespace: NamespaceConfig;
-  app: AppConfig;
-  /** Absent = AWS off (no AWS provider, no AWS resources). */
-  aws?: AwsConfig;
-  /** The keys whose values are secrets in the stack file, e.g. `pulumi-gitops:app.env.API_TOKEN`. */
-  secrets?: string[];
-}
-
 /** The only keys whose values may be secrets: what a secret makes sense for. */
 export const SECRET_KEY = new RegExp(`^${NAMESPACE}:app\\.env\\.[A-Z_][A-Z0-9_]*$`);
 
-const k = (key: string) => `${NAMESPACE}:${key}`;
+/** `pulumi-gitops:<name>`, the key of a setting in a stack file (typed, so the schema's type knows its keys). */
+export const settingKey = <K extends string>(name: K) => `${NAMESPACE}:${name}` as const;
+const k = settingKey;
 
 /** JSON schema of a stack file's whole `config:` map (ajv, draft-07). */
 export const stackConfigSchema = {
@@ -141,11 +49,26 @@ export const stackConfigSchema = {
       additionalProperties: false,
       required: ["mode"],
       properties: {
-        mode: { type: "string", enum: ["render", "cluster"] },
-        renderDir: { type: "string", minLength: 1 },
-        kubeconfig: { type: "string", minLength: 1 },
-        context: { type: "string", minLength: 1 },
-        skipAwait: { type: "boolean" },
+        mode: {
+          type: "string",
+          enum: ["render", "cluster"],
+          description: "render: write manifests to files instead of talking to a cluster (works offline)",
+        },
+        renderDir: {
+          type: "string",
+          minLength: 1,
+          description: "render mode: directory relative to the repository root, e.g. rendered/dev",
+        },
+        kubeconfig: {
+          type: "string",
+          minLength: 1,
+          description: "cluster mode: path to a kubeconfig file; absent = the provider's default (KUBECONFIG, ~/.kube/config)",
+        },
+        context: { type: "string", minLength: 1, description: "cluster mode: kubeconfig context; absent = the current context" },
+        skipAwait: {
+          type: "boolean",
+          description: "cluster mode: don't wait for readiness (pulumi.com/skipAwait), for test clusters without kubelets",
+        },
       },
     },
     [k("namespace")]: {
@@ -159,14 +82,21 @@ export const stackConfigSchema = {
           additionalProperties: false,
           required: ["requests", "limits", "pods"],
           properties: { requests: cpuMemory, limits: cpuMemory, pods: { type: "integer", minimum: 1 } },
+          description: "Hard quota for the namespace (sum over all pods)",
         },
         containerDefaults: {
           type: "object",
           additionalProperties: false,
           required: ["requests", "limits"],
           properties: { requests: cpuMemory, limits: cpuMemory },
+          description: "Defaults the LimitRange applies to containers that set none",
         },
-        allowIngressFromNamespaces: { type: "array", items: dnsLabel, uniqueItems: true },
+        allowIngressFromNamespaces: {
+          type: "array",
+          items: dnsLabel,
+          uniqueItems: true,
+          description: "Namespaces allowed to reach pods here (e.g. the ingress controller's)",
+        },
       },
     },
     [k("app")]: {
@@ -185,7 +115,12 @@ export const stackConfigSchema = {
             digest: { type: "string", pattern: IMAGE_DIGEST.source },
           },
         },
-        replicas: { type: "integer", minimum: 0, maximum: 100 },
+        replicas: {
+          type: "integer",
+          minimum: 0,
+          maximum: 100,
+          description: "Fixed replica count; exactly one of replicas and autoscaling is required",
+        },
         autoscaling: {
           type: "object",
           additionalProperties: false,
@@ -196,8 +131,8 @@ export const stackConfigSchema = {
             targetCpuUtilizationPercent: { type: "integer", minimum: 1, maximum: 100 },
           },
         },
-        port: { type: "integer", minimum: 1024, maximum: 65535 },
-        healthPath: { type: "string", pattern: "^/" },
+        port: { type: "integer", minimum: 1024, maximum: 65535, description: "Container port the app listens on" },
+        healthPath: { type: "string", pattern: "^/", description: "HTTP path of the liveness and readiness probes" },
         resources: {
           type: "object",
           additionalProperties: false,
@@ -213,6 +148,7 @@ export const stackConfigSchema = {
             className: dnsLabel,
             tlsSecretName: dnsLabel,
           },
+          description: "Public hostname; absent = no Ingress",
         },
         disruptionBudget: {
           type: "object",
@@ -221,11 +157,13 @@ export const stackConfigSchema = {
             minAvailable: { type: "integer", minimum: 0 },
             maxUnavailable: { type: "integer", minimum: 1 },
           },
+          description: "PodDisruptionBudget, exactly one of the two; absent = none",
         },
         env: {
           type: "object",
           propertyNames: { pattern: "^[A-Z_][A-Z0-9_]*$" },
           additionalProperties: { anyOf: [{ type: "string" }, secureValue] },
+          description: "Extra environment variables; a value may be a secret, passed from a Kubernetes Secret",
         },
       },
     },
@@ -234,16 +172,20 @@ export const stackConfigSchema = {
       additionalProperties: false,
       required: ["region"],
       properties: {
-        region: { type: "string", pattern: "^[a-z]{2}(-gov)?-[a-z]+-[0-9]$" },
-        profile: { type: "string", minLength: 1 },
+        region: { type: "string", pattern: "^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", description: "AWS region, e.g. eu-west-1" },
+        profile: { type: "string", minLength: 1, description: "Named profile in ~/.aws/config; absent = the default credential chain" },
         bucket: {
           type: "object",
           additionalProperties: false,
           required: ["noncurrentVersionRetentionDays"],
           properties: {
-            noncurrentVersionRetentionDays: { type: "integer", minimum: 1 },
-            expirationDays: { type: "integer", minimum: 1 },
-            kmsKeyArn: { type: "string", pattern: "^arn:aws[a-z-]*:kms:" },
+            noncurrentVersionRetentionDays: { type: "integer", minimum: 1, description: "Days to keep non-current object versions" },
+            expirationDays: { type: "integer", minimum: 1, description: "Days after which current objects expire; absent = never" },
+            kmsKeyArn: {
+              type: "string",
+              pattern: "^arn:aws[a-z-]*:kms:",
+              description: "KMS key for server-side encryption; absent = SSE-S3 (AES256)",
+            },
           },
         },
         deployer: {
@@ -251,15 +193,20 @@ export const stackConfigSchema = {
           additionalProperties: false,
           required: ["repository", "branch", "applyPolicyArns"],
           properties: {
-            repository: { type: "string", pattern: GITHUB_REPOSITORY.source },
-            branch: { type: "string", pattern: BRANCH.source },
+            repository: { type: "string", pattern: GITHUB_REPOSITORY.source, description: "GitHub repository owner/name" },
+            branch: { type: "string", pattern: BRANCH.source, description: "Protected branch whose workflows may apply" },
             applyPolicyArns: {
               type: "array",
               minItems: 1,
               uniqueItems: true,
               items: { type: "string", pattern: "^arn:aws[a-z-]*:iam::" },
+              description: "Managed policies attached to the apply role",
             },
-            oidcProviderArn: { type: "string", pattern: "^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/" },
+            oidcProviderArn: {
+              type: "string",
+              pattern: "^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/",
+              description: "ARN of an existing GitHub OIDC provider; exactly one of this and createOidcProvider",
+            },
             createOidcProvider: { type: "boolean" },
           },
         },
@@ -267,3 +214,35 @@ export const stackConfigSchema = {
     },
   },
 } as const;
+
+/** A stack file's whole `config:` map as the schema admits it: a secret is still `{secure: <ciphertext>}`. */
+export type StackConfigValues = FromSchema<typeof stackConfigSchema>;
+/** The value of the setting `pulumi-gitops:<K>`. */
+type Setting<K extends string> = StackConfigValues[ReturnType<typeof settingKey<K>> & keyof StackConfigValues];
+
+export type CpuMemory = FromSchema<typeof cpuMemory>;
+export type NamespaceConfig = Setting<"namespace">;
+export type AppConfig = Setting<"app">;
+export type AwsConfig = NonNullable<Setting<"aws">>;
+/** `pulumi-gitops:kubernetes` as the schema admits it. */
+export type KubernetesSetting = Setting<"kubernetes">;
+
+/**
+ * Where Kubernetes resources go: {@link KubernetesSetting} as the cross-field rules leave it. A
+ * render target has its directory and nothing of a cluster's.
+ */
+export type KubernetesTarget =
+  | ({ mode: "render" } & Required<Pick<KubernetesSetting, "renderDir">>)
+  | ({ mode: "cluster" } & Omit<KubernetesSetting, "mode" | "renderDir">);
+
+/** A stack's validated configuration, keys without the `pulumi-gitops:` prefix. */
+export interface StackConfig {
+  environment: Setting<"environment">;
+  kubernetes: KubernetesTarget;
+  namespace: NamespaceConfig;
+  app: AppConfig;
+  /** Absent = AWS off (no AWS provider, no AWS resources). */
+  aws?: AwsConfig;
+  /** The keys whose values are secrets in the stack file, e.g. `pulumi-gitops:app.env.API_TOKEN`. */
+  secrets?: string[];
+}

@@ -1,3 +1,4 @@
+import { type ConfigProblem, formatProblem } from "../config/load";
 /** Exit codes of every gitops command (documented in the README). */
 export const ExitCode = {
   ok: 0,
@@ -100,5 +101,20 @@ export class StaleCommitError extends GitopsError {
       ExitCode.refused,
     );
     this.name = "StaleCommitError";
+  }
+}
+
+/**
+ * A file the runner reads (stack files, the runner's rules) is invalid: every problem at once, one
+ * `file[:line:col]: key: message` line each. Exit 1; nothing ran.
+ */
+export class ConfigFileError extends GitopsError {
+  constructor(
+    what: string,
+    readonly problems: readonly ConfigProblem[],
+    hint: string,
+  ) {
+    super(`${what}:\n${problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`, hint);
+    this.name = "ConfigFileError";
   }
 }

@@ -2,9 +2,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
-import { formatProblem, NAMESPACE, readStackFile } from "../../config";
+import { NAMESPACE, readStackFile } from "../../config";
 import { STACK_NAME } from "../../config/patterns";
-import { GitopsError, usageError } from "../errors";
+import { ConfigFileError, GitopsError, usageError } from "../errors";
 import type { Rules } from "./rules";
 
 /**
@@ -60,8 +60,6 @@ export function checkStackFiles(repoDir: string, stacks: string[]): void {
   const project = projectName(repoDir);
   if (project !== undefined && project !== NAMESPACE) return;
   const problems = stacks.flatMap((s) => readStackFile(repoDir, s).problems);
-  if (problems.length) {
-    const lines = problems.map((p) => `  ${formatProblem(p)}`);
-    throw new GitopsError(`stack configuration is invalid:\n${lines.join("\n")}`, "fix the listed keys; nothing was previewed or applied");
-  }
+  if (problems.length)
+    throw new ConfigFileError("stack configuration is invalid", problems, "fix the listed keys; nothing was previewed or applied");
 }

@@ -5,11 +5,15 @@ import * as os from "node:os";
 import * as path from "node:path";
 import {
   ConfigProblem,
+  DEFAULT_RULES,
+  formatProblem,
   formatProblems,
   fromEngineConfig,
   parseQuantity,
   pointerToKey,
+  readRules,
   readStackFile,
+  RULES_FILE,
   StackConfigError,
   toEngineConfig,
   validateStackConfig,
@@ -339,5 +343,49 @@ describe("secrets in stack files", () => {
     ]);
     assert.ok(!JSON.stringify(deployment.inputs).includes("tok-123"));
     assert.ok(out.namespace);
+  });
+});
+
+describe("the runner's rules, read like a stack file", () => {
+  /** A repository with `yaml` as its stacks/gitops.yaml, or none. */
+  function rulesIn(yaml?: string): string {
+    const dir = fs.mkdtempSync(path.join(tmp, "rules-"));
+    fs.mkdirSync(path.join(dir, "stacks"));
+    if (yaml !== undefined) fs.writeFileSync(path.join(dir, RULES_FILE), yaml);
+    return dir;
+  }
+
+  it("absent or empty: the defaults", () => {
+    assert.deepEqual(readRules(rulesIn()), { rules: DEFAULT_RULES, problems: [] });
+    assert.deepEqual(readRules(rulesIn("")), { rules: DEFAULT_RULES, problems: [] });
+  });
+
+  it("the file's keys over the defaults, paths flattened", () => {
+    const { rules } = readRules(
+      rulesIn("remote: upstream\npaths:\n  ignore: [docs/**]\n  rules:\n    - {match: [charts/**], stacks: [prod]}\n"),
+    );
+    assert.deepEqual(rules, {
+      ...DEFAULT_RULES,
+      remote: "upstream",
+      ignore: ["docs/**"],
+      rules: [{ match: ["charts/**"], stacks: ["prod"] }],
+    });
+  });
+
+  it("every problem at once, as file: key: message lines", () => {
+    const { rules, problems } = readRules(rulesIn("order: [dev, 'a b']\ncolour: blue\npaths:\n  rules:\n    - match: [x/**]\n"));
+    assert.equal(rules, undefined);
+    assert.deepEqual(problems.map(formatProblem), [
+      "stacks/gitops.yaml: colour: is not a known setting",
+      'stacks/gitops.yaml: order[1]: must match pattern "^[A-Za-z0-9_.-]{1,100}$"',
+      "stacks/gitops.yaml: paths.rules[0].stacks: is required",
+    ]);
+  });
+
+  it("a syntax error at its line and column, like a stack file's", () => {
+    const { problems } = readRules(rulesIn("paths:\n  program: [index.ts\n  ignore: []\n"));
+    assert.equal(problems.length, 1, formatProblems(problems));
+    assert.equal(problems[0].key, "(yaml)");
+    assert.match(formatProblem(problems[0]), /^stacks\/gitops\.yaml:\d+:\d+: \(yaml\): \S/);
   });
 });
