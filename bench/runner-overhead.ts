@@ -2,12 +2,60 @@
  * How much the runner adds to the engine: a one-stack `gitops preview` against a raw
  * `pulumi preview` of the same stack, and `gitops rollback --to previous` against a plain
  * `gitops apply` of the same change. Prints medians; run with `node --import tsx bench/runner-overhead.ts [runs]`.
+ *
+ * Self-contained (the tests' helpers are theirs to change): it builds its scratch repository from
+ * this project's tracked files, as a user's checkout would hold them, and asks the runner itself for
+ * the engine's environment.
  */
 import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
-import { gitops } from "../test/helpers/cli";
-import { ENGINE_DIR, pulumiEnv } from "../test/helpers/pulumi";
-import { createRepo } from "../test/helpers/repo";
+import { createContext } from "../runner/services/context";
+import { engineEnv } from "../runner/services/workspace";
+
+const PROJECT = path.resolve(__dirname, "..");
+const BIN = path.join(PROJECT, "bin", "gitops");
+
+/** What a user's shell would have: no PULUMI_* of the developer's session. */
+const env: NodeJS.ProcessEnv = Object.fromEntries(
+  ["PATH", "HOME", "XDG_CACHE_HOME", "PULUMI_GITOPS_CACHE", "PULUMI_GITOPS_ENGINE", "TMPDIR", "LANG"].flatMap((k) =>
+    process.env[k] === undefined ? [] : [[k, process.env[k]]],
+  ),
+);
+
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+
+/**
+ * A scratch repository on `main` pushed to a bare `origin`: this project's tracked files as in its
+ * working tree, with the offline dev stack as the only stack, and its node_modules linked.
+ */
+function scratchRepo(): { root: string; dir: string } {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-bench-"));
+  const dir = path.join(root, "work");
+  for (const f of git(PROJECT, "ls-files", "-z").split("\0")) {
+    const stackFile = /^stacks\/Pulumi\.[^/]+\.ya?ml$/.test(f) && f !== "stacks/Pulumi.dev.yaml";
+    if (!f || stackFile || !fs.existsSync(path.join(PROJECT, f))) continue;
+    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    fs.copyFileSync(path.join(PROJECT, f), path.join(dir, f));
+  }
+  fs.symlinkSync(path.join(PROJECT, "node_modules"), path.join(dir, "node_modules"));
+  git(root, "init", "-q", "--bare", "-b", "main", "origin.git");
+  git(dir, "init", "-q", "-b", "main");
+  fs.appendFileSync(path.join(dir, ".git", "info", "exclude"), "/node_modules\n");
+  for (const [k, v] of [
+    ["user.name", "Bench"],
+    ["user.email", "bench@example.invalid"],
+    ["commit.gpgsign", "false"],
+  ])
+    git(dir, "config", k, v);
+  git(dir, "add", "-A");
+  git(dir, "commit", "-q", "-m", "initial infrastructure");
+  git(dir, "remote", "add", "origin", path.join(root, "origin.git"));
+  git(dir, "push", "-q", "-u", "origin", "main");
+  return { root, dir };
+}
 
 const runs = Number(process.argv[2] ?? 5);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -19,17 +67,22 @@ async function time(fn: () => Promise<unknown> | unknown): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const repo = createRepo(["dev"]);
+  const { root, dir } = scratchRepo();
   try {
-    const ok = async (...args: string[]) => {
-      const r = await gitops(repo.dir, ...args);
-      if (r.code !== 0) throw new Error(`gitops ${args.join(" ")} failed:\n${r.stderr}`);
+    const ok = (...args: string[]) => {
+      try {
+        execFileSync(process.execPath, [BIN, ...args], { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"] });
+      } catch (err) {
+        throw new Error(`gitops ${args.join(" ")} failed:\n${(err as { stderr?: Buffer }).stderr}`, { cause: err });
+      }
     };
-    await ok("apply");
+    ok("apply");
+    // The engine as the runner runs it: its binary, backend, passphrase and PULUMI_HOME.
+    const { engine } = await createContext({}, env, dir);
     const raw = () =>
-      execFileSync(path.join(ENGINE_DIR, "bin", "pulumi"), ["preview", "--stack", "dev", "--non-interactive"], {
-        cwd: repo.dir,
-        env: pulumiEnv(repo.dir),
+      execFileSync(path.join(engine.engineDir, "bin", "pulumi"), ["preview", "--stack", "dev", "--non-interactive"], {
+        cwd: dir,
+        env: { HOME: env.HOME, ...engineEnv(engine) },
         stdio: "ignore",
       });
     const tRaw: number[] = [];
@@ -40,11 +93,12 @@ async function main(): Promise<void> {
     }
     const tApply: number[] = [];
     const tRollback: number[] = [];
+    const stackFile = path.join(dir, "stacks", "Pulumi.dev.yaml");
     for (let i = 0; i < runs; i++) {
-      repo.write("stacks/Pulumi.dev.yaml", repo.read("stacks/Pulumi.dev.yaml").replace(/replicas: \d+/, `replicas: ${i + 2}`));
-      repo.commit(`replicas ${i + 2}`);
-      repo.git("push", "-q", "origin", "main");
-      await ok("unpin", "--stack", "dev");
+      fs.writeFileSync(stackFile, fs.readFileSync(stackFile, "utf8").replace(/replicas: \d+/, `replicas: ${i + 2}`));
+      git(dir, "commit", "-q", "-am", `replicas ${i + 2}`);
+      git(dir, "push", "-q", "origin", "main");
+      ok("unpin", "--stack", "dev");
       tApply.push(await time(() => ok("apply")));
       tRollback.push(await time(() => ok("rollback", "--stack", "dev", "--to", "previous", "--yes")));
     }
@@ -55,7 +109,7 @@ async function main(): Promise<void> {
     console.log(`gitops apply               median ${fmt(median(tApply))}`);
     console.log(`gitops rollback --to prev  median ${fmt(median(tRollback))}  (+${fmt(median(tRollback) - median(tApply))})`);
   } finally {
-    repo.remove();
+    fs.rmSync(root, { recursive: true, force: true });
   }
 }
 

@@ -154,7 +154,7 @@ export async function fetchRemoteTip(dir: string, remote: string, branch: string
       err,
       `cannot fetch ${branch} from the remote '${remote}'`,
       o,
-      (message) => new GitopsError(message, "check the remote's URL and credentials (`git remote -v`), or pass --remote to name another"),
+      (message) => new GitopsError(message, "check the remote's URL and credentials (`git remote -v`)"),
     );
   }
   return requireCommit(dir, `refs/remotes/${remote}/${branch}`, "remote branch");
