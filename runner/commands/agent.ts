@@ -57,7 +57,7 @@ function webhookSecret(file: string | undefined, env: NodeJS.ProcessEnv): Buffer
     } catch (err) {
       throw new GitopsError(
         `cannot read the webhook secret from ${file}: ${(err as NodeJS.ErrnoException).code}`,
-        "point --webhook-secret-file at a readable file holding the secret",
+        `point --${F.webhookSecretFile} at a readable file holding the secret`,
       );
     }
     throw new GitopsError(`the webhook secret file ${file} is empty`, "put the secret shared with the git server in it");
@@ -94,7 +94,7 @@ function requirePersistentState(a: Args, env: NodeJS.ProcessEnv): void {
   if (env.KUBERNETES_SERVICE_HOST === undefined || a[F.persistentState] || (backend !== undefined && !backend.startsWith("file:"))) return;
   throw refused(
     `inside a Kubernetes pod, the agent's state would live in ${backend ?? "its work dir"}, which may be the pod's own storage, lost with the pod: every stack would then be deployed again as new`,
-    `keep the state in a shared backend (--backend or PULUMI_BACKEND_URL, e.g. s3://bucket), or put --work-dir on a persistent volume and pass --${F.persistentState}`,
+    `keep the state in a shared backend (--backend or PULUMI_BACKEND_URL, e.g. s3://bucket), or put --${F.workDir} on a persistent volume and pass --${F.persistentState}`,
   );
 }
 
@@ -170,7 +170,7 @@ export const agentCommand: CommandModule<GlobalOptions, Args> = {
       })
       .epilogue(
         "Each new commit on the branch is applied exactly as `gitops apply` would (order, pins, guards, recorded commit), one update at a time. " +
-          "A failed commit is retried with exponential backoff from --backoff-base up to --backoff-cap; a new commit is tried at once. " +
+          `A failed commit is retried with exponential backoff from --${F.backoffBase} up to --${F.backoffCap}; a new commit is tried at once. ` +
           "Webhooks must carry X-Hub-Signature-256 (HMAC-SHA256 of the body); others get 401. " +
           "SIGTERM/SIGINT: start no more work, finish or gracefully stop the running update, exit 0; a second signal exits at once. " +
           "A restart resumes from what the stacks record.",
