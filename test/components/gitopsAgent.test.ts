@@ -154,6 +154,35 @@ describe("the component's arguments, read by the agent's own parser", () => {
   });
 });
 
+/** What `gitops <command> --help` prints, from the real parser. */
+function helpOf(command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    buildParser([command, "--help"])
+      .exitProcess(false)
+      .parse([command, "--help"], {}, (err, _argv, output) => (err ? reject(err) : resolve(output)));
+  });
+}
+
+/** An option's entry in help output: its line and the continuation lines under it. */
+function helpEntry(help: string, option: string): string {
+  const lines = help.split("\n");
+  const start = lines.findIndex((l) => l.trimStart().startsWith(`${option} `));
+  assert.ok(start >= 0, `${option} in:\n${help}`);
+  const end = lines.findIndex((l, i) => i > start && !/^\s{6,}\S/.test(l));
+  return lines.slice(start, end).join(" ").replace(/\s+/g, " ");
+}
+
+describe("--lock-timeout in --help", () => {
+  it("is one option for the agent and the commands: whole seconds, not a string, with each one's default", async () => {
+    const agent = helpEntry(await helpOf("agent"), "--lock-timeout");
+    const apply = helpEntry(await helpOf("apply"), "--lock-timeout");
+    assert.doesNotMatch(agent, /\[string\]/);
+    assert.match(agent, new RegExp(`\\[default: ${AGENT_DEFAULTS.lockTimeout}\\]$`));
+    assert.match(apply, /\[default: 0\]$/);
+    assert.equal(agent.replace(/\[default: \d+\]$/, ""), apply.replace(/\[default: \d+\]$/, ""));
+  });
+});
+
 describe("durations", () => {
   const table: { d: string; seconds?: number; error?: RegExp; allowZero?: boolean }[] = [
     { d: "60s", seconds: 60 },
