@@ -26,9 +26,16 @@ export class GitopsError extends Error {
   }
 }
 
-/** A guard said no (wrong branch, dirty tree, pinned stack, held lock): exit code 3. */
-export function refused(message: string, hint: string): GitopsError {
-  return new GitopsError(message, hint, ExitCode.refused);
+/** A guard said no (wrong branch, dirty tree, pinned stack, held lock, newer commit running): exit code 3. */
+export class RefusedError extends GitopsError {
+  constructor(message: string, hint: string) {
+    super(message, hint, ExitCode.refused);
+    this.name = "RefusedError";
+  }
+}
+
+export function refused(message: string, hint: string): RefusedError {
+  return new RefusedError(message, hint);
 }
 
 /** The two lines the CLI prints for an error the user can fix. */
@@ -55,7 +62,7 @@ export interface LockHolder {
 export const holderId = (h: LockHolder): string => `${h.pid}@${h.host}`;
 
 /** Another update holds the stack's lock: exit 3. Callers wait on it or refuse. */
-export class StackLockedError extends GitopsError {
+export class StackLockedError extends RefusedError {
   constructor(
     readonly stack: string,
     readonly holders: LockHolder[],
@@ -66,9 +73,19 @@ export class StackLockedError extends GitopsError {
     super(
       `stack ${stack} is locked: ${who}`,
       `another runner is updating it: wait for it (or pass --lock-timeout <seconds>); if that process is gone, \`gitops unlock --stack ${stack}\` tells how to clear its lock`,
-      ExitCode.refused,
     );
     this.name = "StackLockedError";
+  }
+}
+
+/** The backend has no stack of that name: its first apply creates it. */
+export class StackMissingError extends GitopsError {
+  constructor(readonly stack: string) {
+    super(
+      `stack ${stack} was not found in the backend`,
+      "it is created by the first apply of its stacks/Pulumi.<env>.yaml; check --backend if you expected it to exist",
+    );
+    this.name = "StackMissingError";
   }
 }
 
@@ -89,7 +106,7 @@ export function stopIfAborted(signal: AbortSignal | undefined, what: string): vo
 }
 
 /** The stack already runs a commit that the one being deployed does not contain: exit 3. */
-export class StaleCommitError extends GitopsError {
+export class StaleCommitError extends RefusedError {
   constructor(
     readonly stack: string,
     readonly commit: string,
@@ -98,7 +115,6 @@ export class StaleCommitError extends GitopsError {
     super(
       `refusing to deploy ${commit.slice(0, 7)} to ${stack}: it runs ${running.slice(0, 7)}, which ${commit.slice(0, 7)} does not contain (a newer deployment landed meanwhile)`,
       `nothing to do if ${running.slice(0, 7)} is the newer commit; to deploy ${commit.slice(0, 7)} anyway, \`gitops rollback --stack ${stack} --to ${commit.slice(0, 7)}\``,
-      ExitCode.refused,
     );
     this.name = "StaleCommitError";
   }

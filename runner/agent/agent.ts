@@ -12,7 +12,7 @@ import { installDependencies } from "../services/checkout";
 import { createContext, INSTALL_DIR, LOCAL_DIR, type Context, type GlobalOptions } from "../services/context";
 import { drift, driftSummary } from "../flows/drift";
 import { hasChanges, type StackResult } from "../services/workspace";
-import { ExitCode, GitopsError, refused, StoppedError } from "../errors";
+import { GitopsError, refused, RefusedError, StoppedError } from "../errors";
 import * as git from "../services/git";
 import type { Logger } from "../log";
 import { summaryLine } from "../services/report";
@@ -344,11 +344,7 @@ export class Agent {
       }
       // apply fetches again before deploying; a push in between makes it refuse a tip that is no
       // longer the branch's. That is no failure of the commit: sync the new tip.
-      if (
-        err instanceof GitopsError &&
-        err.exitCode === ExitCode.refused &&
-        (await git.resolveCommit(this.clone, `refs/remotes/${REMOTE}/${this.o.branch}`)) !== tip
-      ) {
+      if (err instanceof RefusedError && (await git.resolveCommit(this.clone, `refs/remotes/${REMOTE}/${this.o.branch}`)) !== tip) {
         this.log.info(`${this.o.branch} moved past ${short(tip)} during the sync: syncing the new tip`);
         this.wanted.sync = true;
         return;

@@ -11,7 +11,8 @@ import type { Context } from "./context";
 import { backoffDelay } from "./backoff";
 import * as git from "./git";
 import { backupState, clearPendingOperations, exportState, notePendingCleared, readRecord, TAG, writeRecord } from "./records";
-import { emptyCounts, engineError, runOperation, type StackResult } from "./workspace";
+import { engineError } from "./engineErrors";
+import { emptyCounts, runOperation, type StackResult } from "./workspace";
 import { GitopsError, refused, StackLockedError, StaleCommitError, stopIfAborted } from "../errors";
 
 export interface DeployOptions {

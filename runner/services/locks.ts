@@ -4,9 +4,10 @@
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
-import { StackAlreadyExistsError, type Stack } from "@pulumi/pulumi/automation";
+import type { Stack } from "@pulumi/pulumi/automation";
 import type { Context } from "./context";
-import { engineError, openStack } from "./workspace";
+import { engineError, stackExists } from "./engineErrors";
+import { openStack } from "./workspace";
 import { holderId, refused, StackLockedError, type LockHolder } from "../errors";
 import { discoverStacks, selectStacks } from "./stacks";
 
@@ -19,7 +20,7 @@ export async function lockHolders(stack: Stack): Promise<LockHolder[]> {
   try {
     await stack.rename({ stackName: stack.name });
   } catch (err) {
-    if (err instanceof StackAlreadyExistsError) return [];
+    if (stackExists(err)) return [];
     const mapped = engineError(err, stack.name);
     if (mapped instanceof StackLockedError) return mapped.holders;
     throw mapped;

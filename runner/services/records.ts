@@ -6,7 +6,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Deployment, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import { CliError, engineError, guardPassphrase, stackCli, withPrivateDir } from "./workspace";
+import { CliError, engineError } from "./engineErrors";
+import { guardPassphrase, stackCli, withPrivateDir } from "./workspace";
 import { GitopsError } from "../errors";
 
 export const TAG = {

@@ -8,18 +8,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { parse } from "yaml";
-import {
-  CommandError,
-  ConcurrentUpdateError,
-  LocalWorkspace,
-  PulumiCommand,
-  StackNotFoundError,
-  type EngineEvent,
-  type OpType,
-  type Stack,
-} from "@pulumi/pulumi/automation";
+import { LocalWorkspace, PulumiCommand, type EngineEvent, type OpType, type Stack } from "@pulumi/pulumi/automation";
 import { realTargets, stackFileName } from "../../config";
-import { GitopsError, StackLockedError, usageError, type LockHolder } from "../errors";
+import { CliError, engineError, stackExists } from "./engineErrors";
+import { GitopsError, StackLockedError, StackMissingError, usageError } from "../errors";
 import type { Logger } from "../log";
 
 /** Where the engine is and how it is configured; resolved once at the entry point. */
@@ -163,17 +155,6 @@ export function guardPassphrase(env: Record<string, string>, workDir: string, st
 
 const run = promisify(execFile);
 
-/** A `pulumi` command that failed; its stderr says why. */
-export class CliError extends Error {
-  constructor(
-    readonly args: string[],
-    readonly stderr: string,
-  ) {
-    super(`pulumi ${args.slice(0, 2).join(" ")} failed: ${stderr.trim()}`);
-    this.name = "CliError";
-  }
-}
-
 /**
  * Runs the engine's own CLI in `cwd` with `env` added to the process's environment, as the
  * Automation API runs it for every operation; for what the Automation API does not do safely.
@@ -243,7 +224,7 @@ async function initStack(s: EngineSettings, workDir: string, name: string): Prom
       await pulumiCli(path.join(s.engineDir, "bin", "pulumi"), dir, env, ["stack", "init", "--stack", name, "--no-select"]);
     } catch (err) {
       // Another runner created it between our select and our init: it exists now, which is all we need.
-      if (!(err instanceof CliError && /already exists/.test(err.stderr))) throw engineError(err, name);
+      if (!stackExists(err)) throw engineError(err, name);
     }
   });
 }
@@ -253,7 +234,8 @@ export async function openStack(s: EngineSettings, workDir: string, name: string
   try {
     return await LocalWorkspace.selectStack({ stackName: name, workDir }, opts);
   } catch (err) {
-    if (!(create && err instanceof StackNotFoundError)) throw engineError(err, name);
+    const mapped = engineError(err, name);
+    if (!(create && mapped instanceof StackMissingError)) throw mapped;
   }
   await initStack(s, workDir, name);
   try {
@@ -268,7 +250,7 @@ export async function findStack(s: EngineSettings, workDir: string, name: string
   try {
     return await openStack(s, workDir, name, false);
   } catch (err) {
-    if (err instanceof GitopsError && /not found|no stack named/i.test(err.message)) return undefined;
+    if (err instanceof StackMissingError) return undefined;
     throw err;
   }
 }
@@ -436,53 +418,6 @@ export function outputDiffs(before: unknown, after: unknown, prefix = ""): Prope
 export function declaredDiffs(inputs: Record<string, unknown> | undefined, diffs: PropertyChange[]): PropertyChange[] {
   if (!inputs) return diffs;
   return diffs.filter((d) => valueAt(inputs, d.path) !== undefined);
-}
-
-/**
- * The holders a DIY backend lists when it refuses its lock, one line per lock file:
- * "  <lock url>: created by <user>@<host> (pid <n>) at <RFC 3339 time>".
- */
-export function lockHolders(message: string): LockHolder[] {
-  return [...message.matchAll(/^\s*(\S+): created by (.*)@([^@\s]+) \(pid (\d+)\) at (\S+)\s*$/gm)].map((m) => ({
-    lock: m[1],
-    user: m[2],
-    host: m[3],
-    pid: Number(m[4]),
-    since: new Date(m[5]),
-  }));
-}
-
-/** Maps the Automation API's failures to errors a user can act on; anything else passes through. */
-export function engineError(err: unknown, stack: string): unknown {
-  if (err instanceof GitopsError) return err;
-  if (err instanceof ConcurrentUpdateError || (err instanceof CliError && /currently locked/.test(err.stderr)))
-    return new StackLockedError(stack, lockHolders(err.message));
-  if (err instanceof StackNotFoundError) {
-    return new GitopsError(
-      `stack ${stack} was not found in the backend`,
-      "it is created by the first apply of its stacks/Pulumi.<env>.yaml; check --backend if you expected it to exist",
-    );
-  }
-  if (err instanceof CommandError) {
-    const text = err.message;
-    const plugin = /no resource plugin '(?:pulumi-resource-)?([\w-]+)' found[^\n]*?(v?[\d.]+)?(?:\s|$)/.exec(text);
-    if (plugin) {
-      const version = /at version v?([\d.]+)/.exec(text)?.[1];
-      return new GitopsError(
-        `stack ${stack} needs the '${plugin[1]}' resource plugin${version ? " " + version : ""}, which is not installed`,
-        `install it on a machine with network access: \`pulumi plugin install resource ${plugin[1]}${version ? " " + version : ""}\` (with PULUMI_HOME set to the runner's home), or disable that target in stacks/Pulumi.${stack}.yaml`,
-      );
-    }
-  }
-  if (err instanceof CommandError || err instanceof CliError) {
-    if (/incorrect passphrase|passphrase must be set/i.test(err.message)) {
-      return new GitopsError(
-        `cannot decrypt the secrets of stack ${stack}`,
-        "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the passphrase the stack was created with",
-      );
-    }
-  }
-  return err;
 }
 
 /**
