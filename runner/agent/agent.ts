@@ -15,6 +15,7 @@ import { hasChanges, type StackResult } from "../services/workspace";
 import { GitopsError, refused, RefusedError, StoppedError } from "../errors";
 import * as git from "../services/git";
 import type { Logger } from "../log";
+import { processRuns } from "../services/processes";
 import { summaryLine } from "../services/report";
 import { RULES_FILE } from "../services/rules";
 import { status, type StackStatus } from "../flows/status";
@@ -210,7 +211,7 @@ export class Agent {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
     const pid = Number(fs.readFileSync(this.pidFile, "utf8"));
-    if (pid && pid !== process.pid && alive(pid)) {
+    if (pid && pid !== process.pid && processRuns(pid)) {
       throw refused(
         `another agent (pid ${pid}) works in ${this.o.workDir}`,
         "one agent per work dir, so that only one update ever runs: stop that one, or pass another --work-dir",
@@ -438,14 +439,5 @@ export class Agent {
     } catch (err) {
       this.log.warn(`status not refreshed: ${(err as Error)?.message ?? String(err)}`);
     }
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }

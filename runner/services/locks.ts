@@ -2,11 +2,11 @@
  * A stack's lock, as the DIY backend (file, S3…) keeps it: one file per holder, naming the user,
  * host and pid of the engine that took it. Nothing here breaks a lock a live process may hold.
  */
-import * as fs from "node:fs";
 import * as os from "node:os";
 import type { Stack } from "@pulumi/pulumi/automation";
 import type { Context } from "./context";
 import { engineError, stackExists } from "./engineErrors";
+import { processRuns } from "./processes";
 import { openStack } from "./workspace";
 import { holderId, refused, StackLockedError, type LockHolder } from "../errors";
 import { discoverStacks, selectStacks } from "./stacks";
@@ -30,20 +30,7 @@ export async function lockHolders(stack: Stack): Promise<LockHolder[]> {
 
 /** Whether `h` is an engine process running on this machine: its pid names a `pulumi` here (any process where /proc is missing). */
 export function runsHere(h: LockHolder): boolean {
-  if (h.host !== os.hostname()) return false;
-  if (fs.existsSync("/proc/self")) {
-    try {
-      return fs.readFileSync(`/proc/${h.pid}/comm`, "utf8").trim() === "pulumi";
-    } catch {
-      return false;
-    }
-  }
-  try {
-    process.kill(h.pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
+  return h.host === os.hostname() && processRuns(h.pid, "pulumi");
 }
 
 const age = (since: Date, now: Date): string => {
