@@ -41,11 +41,13 @@ const age = (since: Date, now: Date): string => {
 const describe = (h: LockHolder, now: Date) => `${holderId(h)} (${h.user}, pid ${h.pid} on ${h.host}, locked ${age(h.since, now)} ago)`;
 
 /**
- * Clears the stack's lock when every holder is acknowledged as gone (`gone`: `pid@host` ids) and
- * none of them runs on this machine. A host name and a pid cannot prove a process dead (containers
- * share host names, each with its own pids), so the user must say so. The engine's `cancel` removes
- * every lock file of the stack: a lock taken in the moment between the check and the removal would
- * go too, which is why the check names each holder rather than trusting "some lock is old".
+ * Clears the stack's lock when every holder it has now is acknowledged as gone (`gone`: `pid@host`
+ * ids) and none of them runs on this machine. A host name and a pid cannot prove a process dead
+ * (containers share host names, each with its own pids), so the user must say so; the holders are
+ * read again here, just before the clear, so an id confirmed earlier never clears a lock someone
+ * else has taken since. The engine's `cancel` removes every lock file of the stack, but while a
+ * confirmed holder's file is there, any other runner that writes its own lock file sees that one
+ * and withdraws: the only lock `cancel` could take away is one written during `cancel` itself.
  */
 export async function unlock(ctx: Context, name: string, gone: string[]): Promise<LockHolder[]> {
   selectStacks(discoverStacks(ctx.repo, ctx.rules), [name]);

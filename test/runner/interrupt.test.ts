@@ -101,6 +101,15 @@ describe("interruption", () => {
     assert.equal(ask.code, 3, ask.stderr);
     assert.match(ask.stderr, new RegExp(`hint: .*gitops unlock --stack dev --gone ${engine}@${os.hostname()}`));
     assert.deepEqual(lockFiles(state(repo)), [lock]);
+    // --gone vouches for the holders it names, and only for them.
+    const wrong = [`${engine + 1}@${os.hostname()}`, `${engine}@elsewhere`].flatMap((id) => ["--gone", id]);
+    const others = await gitops(repo.dir, "unlock", "--stack", "dev", ...wrong);
+    assert.equal(others.code, 3, others.stderr);
+    assert.match(
+      others.stderr,
+      new RegExp(`^error: stack dev is locked by ${engine}@${os.hostname()} \\(.*\\), which may still be running$`, "m"),
+    );
+    assert.deepEqual(lockFiles(state(repo)), [lock]);
     const cleared = await gitops(repo.dir, "unlock", "--stack", "dev", "--gone", `${engine}@${os.hostname()}`);
     assert.equal(cleared.code, 0, cleared.stderr);
     assert.deepEqual(lockFiles(state(repo)), []);
