@@ -30,7 +30,7 @@ export const applyCommand: CommandModule<GlobalOptions, Args> = {
       .example("$0 apply --stack dev --lock-timeout 120", "Deploy dev, waiting up to 2 minutes for another runner") as never,
   handler: async (a) => {
     const ctx = await createContext(a, process.env, process.cwd());
-    const posting = applyPosting(a, process.env);
+    const posting = applyPosting(a, process.env, ctx.repo);
     const signal = abortOnSignals(ctx.log, "the stack's state stays consistent");
     const out = await apply(ctx, { stacks: a.stack, force: a.force, lockTimeout: a["lock-timeout"], signal });
     for (const r of out.results) ctx.log.info(summaryLine(r));

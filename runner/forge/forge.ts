@@ -26,6 +26,8 @@ export interface Forge {
   createComment(pr: number, body: string): Promise<void>;
   updateComment(pr: number, id: number, body: string): Promise<void>;
   setStatus(sha: string, status: CommitStatus): Promise<void>;
+  /** The pull request merged as commit `sha` (its merge, squash or fast-forwarded head), if any. */
+  mergedPullRequest(sha: string): Promise<number | undefined>;
 }
 
 /** Requests to a forge give up after this long, so a forge that never answers cannot hold a pipeline. */

@@ -61,6 +61,21 @@ export function githubForge(t: ForgeTarget): Forge {
       call(name, `updating comment ${id} on ${t.repo}#${pr}`, async () => {
         await octokit.rest.issues.updateComment({ owner, repo, comment_id: id, body });
       }),
+    mergedPullRequest: (sha) =>
+      call(name, `finding the pull request merged as ${sha.slice(0, 7)}`, async () => {
+        if (t.kind === "gitea") {
+          // Gitea has no route listing a commit's pull requests; its own answers the one merged as it, 404 when none.
+          const res = await octokit
+            .request("GET /repos/{owner}/{repo}/commits/{sha}/pull", { owner, repo, sha })
+            .catch((e: { status?: number }) => {
+              if (e.status === 404) return undefined;
+              throw e;
+            });
+          return (res?.data as { number?: number } | undefined)?.number;
+        }
+        const { data } = await octokit.rest.repos.listPullRequestsAssociatedWithCommit({ owner, repo, commit_sha: sha });
+        return data.find((p) => p.merged_at && p.merge_commit_sha === sha)?.number;
+      }),
     setStatus: (sha, s) =>
       call(name, `setting the status ${s.context} on ${sha.slice(0, 7)}`, async () => {
         const description = s.description.length > MAX_DESCRIPTION ? s.description.slice(0, MAX_DESCRIPTION - 1) + "…" : s.description;

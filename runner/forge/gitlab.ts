@@ -44,6 +44,11 @@ export function gitlabForge(t: ForgeTarget): Forge {
       call(`updating note ${id} on merge request !${mr} of ${project}`, async () => {
         await api.MergeRequestNotes.edit(project, mr, id, { body });
       }),
+    mergedPullRequest: (sha) =>
+      call(`finding the merge request merged as ${sha.slice(0, 7)}`, async () => {
+        const mrs = await api.Commits.allMergeRequests(project, sha);
+        return mrs.find((m) => m.state === "merged")?.iid;
+      }),
     setStatus: (sha, s) =>
       call(`setting the status ${s.context} on ${sha.slice(0, 7)}`, async () => {
         await api.Commits.editStatus(project, sha, STATE[s.state], { name: s.context, description: s.description, targetUrl: s.targetUrl });

@@ -179,15 +179,45 @@ export async function publishPreviewError(p: PreviewPosting, err: unknown, repoD
   }
 }
 
+/** The hidden first line of apply's note on a merged pull request, one per project. */
+export function applyMarker(project: string): string {
+  return `<!-- pulumi-gitops apply: ${project} -->`;
+}
+
 export interface ApplyPosting {
   target: ForgeTarget;
   forge: Forge;
+  status: boolean;
+  /** Leave a note on the pull request merged as the deployed commit. */
+  comment: boolean;
+  marker: string;
 }
 
-export function applyPosting(a: ApplyForgeArgs, env: NodeJS.ProcessEnv): ApplyPosting | undefined {
-  if (!a.status) return undefined;
+export function applyPosting(a: ApplyForgeArgs, env: NodeJS.ProcessEnv, repoDir: string): ApplyPosting | undefined {
+  if (!a.status && !a.comment) return undefined;
   const target = resolveTarget(a, env, { needPr: false });
-  return { target, forge: openForge(target) };
+  return {
+    target,
+    forge: openForge(target),
+    status: !!a.status,
+    comment: !!a.comment,
+    marker: applyMarker(projectName(repoDir) ?? "default"),
+  };
+}
+
+/** The note on the merged pull request: the marker, the refusal if any, then apply's report within the forge's budget. */
+export function applyComment(
+  p: Pick<ApplyPosting, "marker" | "forge">,
+  commit: string,
+  results: StackResult[],
+  refusal: GitopsError | undefined,
+): string {
+  const head = p.marker + "\n";
+  const refused = refusal ? `**Refused:** ${inline(refusal.message)}\n\n${inline(refusal.hint)}\n\n` : "";
+  if (!results.length && !refused)
+    return `${head}## Pulumi apply at \`${commit.slice(0, 7)}\`\n\nNothing to apply: every stack is in sync with this commit.\n`;
+  const report = renderMarkdown(results, { title: "Pulumi apply", commit }, p.forge.maxCommentChars - head.length - refused.length);
+  return head + report.replace(/\n\n/, `\n\n${refused}`);
 }
 
 export function applyStatus(results: StackResult[], refusal: GitopsError | undefined, targetUrl: string | undefined): CommitStatus {
@@ -204,7 +234,10 @@ export function applyStatus(results: StackResult[], refusal: GitopsError | undef
   };
 }
 
-/** Sets pulumi-gitops/apply on the commit apply ran on; a forge failure is reported, never thrown. */
+/**
+ * Sets pulumi-gitops/apply on the commit apply ran on, and leaves the note on the pull request merged
+ * as it (updated if apply runs again on it); a forge failure is reported, never thrown.
+ */
 export async function publishApply(
   p: ApplyPosting,
   commit: string,
@@ -212,12 +245,27 @@ export async function publishApply(
   refusal: GitopsError | undefined,
   log: { info(m: string): void },
 ): Promise<void> {
-  const status = applyStatus(results, refusal, p.target.targetUrl);
   const sha = p.target.sha ?? commit;
-  try {
-    await p.forge.setStatus(sha, status);
-    log.info(`${p.forge.name}: ${status.context} ${status.state} on ${sha.slice(0, 7)}: ${status.description}`);
-  } catch (e) {
-    reportFailure(e);
+  if (p.status) {
+    const status = applyStatus(results, refusal, p.target.targetUrl);
+    try {
+      await p.forge.setStatus(sha, status);
+      log.info(`${p.forge.name}: ${status.context} ${status.state} on ${sha.slice(0, 7)}: ${status.description}`);
+    } catch (e) {
+      reportFailure(e);
+    }
+  }
+  if (p.comment) {
+    try {
+      const pr = p.target.pr ?? (await p.forge.mergedPullRequest(sha));
+      if (pr === undefined) {
+        log.info(`${p.forge.name}: no pull request was merged as ${sha.slice(0, 7)}; no note left`);
+        return;
+      }
+      const did = await upsertComment(p.forge, pr, p.marker, applyComment(p, commit, results, refusal), true);
+      log.info(`${p.forge.name} ${p.target.repo}#${pr}: apply note ${did}`);
+    } catch (e) {
+      reportFailure(e);
+    }
   }
 }

@@ -40,6 +40,7 @@ export interface PreviewForgeArgs extends ForgeArgs {
 
 export interface ApplyForgeArgs extends ForgeArgs {
   status?: boolean;
+  comment?: boolean;
 }
 
 /** The options that say where to report; shared by preview and apply. */
@@ -89,7 +90,12 @@ export const withPreviewForge = <T>(y: Argv<T>) =>
     );
 
 export const withApplyForge = <T>(y: Argv<T>) =>
-  withForgeTarget(y).option("status", { type: "boolean", describe: "Set the commit status pulumi-gitops/apply on the deployed commit" });
+  withForgeTarget(y)
+    .option("status", { type: "boolean", describe: "Set the commit status pulumi-gitops/apply on the deployed commit" })
+    .option("comment", {
+      type: "boolean",
+      describe: "Leave a note on the pull request merged as the deployed commit: what was applied to which stack, or what failed",
+    });
 
 export interface ForgeTarget {
   kind: ForgeKind;

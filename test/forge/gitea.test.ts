@@ -15,6 +15,7 @@ import { createRepo, type TestRepo } from "../helpers/repo";
 
 const REPO = "infra";
 const MARKER = "<!-- pulumi-gitops preview: pulumi-gitops -->";
+const APPLY_MARKER = "<!-- pulumi-gitops apply: pulumi-gitops -->";
 
 interface GiteaComment {
   id: number;
@@ -261,5 +262,33 @@ describe("pull requests on Gitea", () => {
     assert.equal(r.code, 0, r.stderr);
     const status = (await statuses(merged)).find((s) => s.context === "pulumi-gitops/apply");
     assert.deepEqual({ status: status?.status, description: status?.description }, { status: "success", description: "applied staging" });
+  });
+
+  const applyCli = (args: string[]) =>
+    startCli(repo.dir, ["apply", ...args, "--forge", "gitea", "--forge-url", gitea.apiUrl, "--forge-repo", `${owner()}/${REPO}`], {
+      GITEA_TOKEN: ciToken,
+    }).done;
+
+  it("leaves a note on the pull request merged as the commit apply deployed, and none for a direct push", async () => {
+    const pr = await openPr("note-after-merge", 5);
+    await gitea.api("POST", `/repos/${owner()}/${REPO}/pulls/${pr}/merge`, { Do: "merge" });
+    repo.git("checkout", "-q", "main");
+    repo.git("pull", "-q", "--ff-only", "origin", "main");
+    const merged = repo.git("rev-parse", "HEAD");
+    const r = await applyCli(["--stack", "staging", "--comment"]);
+    assert.equal(r.code, 0, r.stderr);
+    const notes = (await comments(pr)).filter((c) => c.body.startsWith(APPLY_MARKER));
+    assert.equal(notes.length, 1, r.stderr);
+    assert.ok(notes[0].body.includes(`## Pulumi apply at \`${merged.slice(0, 7)}\``), notes[0].body);
+    assert.match(notes[0].body, /\| staging \| 0 \| \d+ \| 0 \| 0 \| \d+ \| changes \|/);
+
+    // A commit pushed straight to main was merged as no pull request: nothing to note, no error.
+    setReplicas(6);
+    repo.commit("staging: 6 replicas, pushed straight to main");
+    repo.git("push", "-q", "origin", "main");
+    const direct = await applyCli(["--stack", "staging", "--comment"]);
+    assert.equal(direct.code, 0, direct.stderr);
+    assert.doesNotMatch(direct.stderr, /^error:/m);
+    assert.equal((await comments(pr)).filter((c) => c.body.startsWith(APPLY_MARKER)).length, 1);
   });
 });

@@ -1,8 +1,8 @@
 /**
  * The shipped GitHub workflows, executed: act (provision/act.sh) runs .github/workflows/preview.yml
  * on a pull_request event and apply.yml on the push of its merge, as they are, in a repository made
- * from this project's tracked files and pushed to a real Gitea (provision/gitea.sh), whose API has
- * GitHub's comment and status routes (GITHUB_API_URL). The job's `npm ci` and gitops run for real;
+ * from this project's tracked files and pushed to a real Gitea (provision/gitea.sh), as Gitea
+ * Actions runs them (GITHUB_API_URL is Gitea's API, GITEA_ACTIONS is set). The job's `npm ci` and gitops run for real;
  * state goes to a file backend given as the repository variable PULUMI_BACKEND_URL, the passphrase
  * as the secret PULUMI_CONFIG_PASSPHRASE, the token as GITHUB_TOKEN, as the README tells users.
  * Every check reads Gitea's API or the backend.
@@ -19,6 +19,7 @@ import { createRepo, type TestRepo } from "../helpers/repo";
 
 const REPO = "infra";
 const MARKER = "<!-- pulumi-gitops preview: pulumi-gitops -->";
+const APPLY_MARKER = "<!-- pulumi-gitops apply: pulumi-gitops -->";
 
 describe("the GitHub workflows, run by act against Gitea", () => {
   let gitea: Gitea;
@@ -52,7 +53,9 @@ describe("the GitHub workflows, run by act against Gitea", () => {
       event,
       payload,
       instance: new URL(gitea.url).host,
-      env: { GITHUB_API_URL: gitea.apiUrl },
+      // As Gitea Actions runs the workflow (its runner sets GITEA_ACTIONS): the forge is Gitea, whose
+      // API has GitHub's comment and status routes but its own for a commit's merged pull request.
+      env: { GITHUB_API_URL: gitea.apiUrl, GITEA_ACTIONS: "true" },
       vars: { PULUMI_BACKEND_URL: `file://${backend}` },
       secrets: { PULUMI_CONFIG_PASSPHRASE: passphrase, GITHUB_TOKEN: ciToken },
     };
@@ -88,7 +91,7 @@ describe("the GitHub workflows, run by act against Gitea", () => {
     assert.equal(status?.target_url, `https://${new URL(gitea.url).host}/${owner()}/${REPO}/actions/runs/1`);
   });
 
-  it("apply.yml deploys the merge and sets pulumi-gitops/apply on it", async () => {
+  it("apply.yml deploys the merge, sets pulumi-gitops/apply on it and notes the merged pull request", async () => {
     await gitea.api("POST", `/repos/${owner()}/${REPO}/pulls/${pr.number}/merge`, { Do: "merge" });
     repo.git("checkout", "-q", "main");
     repo.git("pull", "-q", "--ff-only", "origin", "main");
@@ -110,5 +113,11 @@ describe("the GitHub workflows, run by act against Gitea", () => {
     const state = JSON.parse(fs.readFileSync(path.join(backend, ".pulumi", "stacks", "pulumi-gitops", "staging.json"), "utf8"));
     const stack = state.checkpoint.latest.resources.find((res: { type: string }) => res.type === "pulumi:pulumi:Stack");
     assert.equal(stack.outputs.replicas, 3);
+    const notes = (await gitea.api("GET", `/repos/${owner()}/${REPO}/issues/${pr.number}/comments`)).filter((c: { body: string }) =>
+      c.body.startsWith(APPLY_MARKER),
+    );
+    assert.equal(notes.length, 1, r.output);
+    assert.ok(notes[0].body.includes(`## Pulumi apply at \`${merged.slice(0, 7)}\``), notes[0].body);
+    assert.match(notes[0].body, /\| staging \| \d+ \| 0 \| 0 \| 0 \| 0 \| changes \|/);
   });
 });

@@ -17,6 +17,7 @@ import { GitLabApi, MR, PROJECT, TOKEN } from "../fixtures/gitlabApi";
 import { createRepo, type TestRepo } from "../helpers/repo";
 
 const MARKER = "<!-- pulumi-gitops preview: pulumi-gitops -->";
+const APPLY_MARKER = "<!-- pulumi-gitops apply: pulumi-gitops -->";
 
 describe("the GitLab pipeline, run by gitlab-ci-local against GitLab's documented API", () => {
   const gitlab = new GitLabApi();
@@ -79,11 +80,12 @@ describe("the GitLab pipeline, run by gitlab-ci-local against GitLab's documente
     assert.match(s.target_url ?? "", /\/-\/jobs\/\d+$/);
   });
 
-  it("the main job applies the merge and sets pulumi-gitops/apply on it", async () => {
+  it("the main job applies the merge, sets pulumi-gitops/apply on it and notes the merged merge request", async () => {
     repo.git("checkout", "-q", "main");
     repo.git("merge", "-q", "--no-ff", "-m", "Merge branch 'scale-staging'", "scale-staging");
     repo.git("push", "-q", "origin", "main");
     const merged = repo.git("rev-parse", "HEAD");
+    gitlab.mergeRequests.push({ iid: MR, state: "merged", sha: head, merge_commit_sha: merged });
 
     const r = await runGitlabJob(repo.dir, "apply", { ...project, CI_PIPELINE_SOURCE: "push" });
     assert.equal(r.code, 0, r.output);
@@ -96,5 +98,9 @@ describe("the GitLab pipeline, run by gitlab-ci-local against GitLab's documente
     const state = JSON.parse(fs.readFileSync(path.join(tmp, "state", ".pulumi", "stacks", "pulumi-gitops", "staging.json"), "utf8"));
     const stack = state.checkpoint.latest.resources.find((res: { type: string }) => res.type === "pulumi:pulumi:Stack");
     assert.equal(stack.outputs.replicas, 3);
+    const notes = gitlab.notes.filter((n) => n.body.startsWith(APPLY_MARKER));
+    assert.equal(notes.length, 1, r.output);
+    assert.ok(notes[0].body.includes(`## Pulumi apply at \`${merged.slice(0, 7)}\``), notes[0].body);
+    assert.match(notes[0].body, /\| staging \| \d+ \| 0 \| 0 \| 0 \| 0 \| changes \|/);
   });
 });

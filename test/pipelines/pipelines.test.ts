@@ -78,7 +78,7 @@ describe("the shipped pipelines", () => {
     assert.deepEqual(Object.keys(jenkins), ["preview", "apply"]);
     const scripts = (JSON.parse(read("package.json")) as { scripts: Record<string, string> }).scripts;
     assert.match(scripts["ci:preview"], /node bin\/gitops preview --comment --status$/);
-    assert.match(scripts["ci:apply"], /node bin\/gitops apply --status$/);
+    assert.match(scripts["ci:apply"], /node bin\/gitops apply --status --comment$/);
   });
 
   it("preview pull requests into main and apply pushes to main, one apply at a time", () => {
@@ -87,7 +87,7 @@ describe("the shipped pipelines", () => {
     assert.deepEqual(preview.on, { pull_request: { branches: ["main"] } });
     assert.deepEqual(apply.on, { push: { branches: ["main"] } });
     assert.deepEqual(preview.permissions, { contents: "read", "pull-requests": "write", statuses: "write", "id-token": "write" });
-    assert.deepEqual(apply.permissions, { contents: "read", statuses: "write", "id-token": "write" });
+    assert.deepEqual(apply.permissions, { contents: "read", "pull-requests": "write", statuses: "write", "id-token": "write" });
     assert.equal(apply.concurrency?.["cancel-in-progress"], false);
     const gitlab = parse(read(".gitlab-ci.yml")) as Record<string, { resource_group?: string }>;
     assert.ok(gitlab.apply.resource_group);
