@@ -15,6 +15,11 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's script runs in the browser, as a classic script.
+    files: ["runner/agent/dashboard/*.js"],
+    languageOptions: { sourceType: "script", globals: { document: "readonly", fetch: "readonly", setTimeout: "readonly" } },
+  },
+  {
     files: ["test/**"],
     rules: {
       // Tests read untyped mock inputs and JSON from the CLI.

@@ -18,9 +18,10 @@ import type { Logger } from "../log";
 import { processRuns } from "../services/processes";
 import { summaryLine } from "../services/report";
 import { RULES_FILE } from "../services/rules";
-import { status, type StackStatus } from "../flows/status";
+import { history, status, type HistoryEntry, type StackStatus } from "../flows/status";
 import type { Handlers } from "./server";
 import { createMetrics, recordDrift, recordUpdates } from "./metrics";
+import { commitUrlBase } from "./dashboard/links";
 
 /** The agent's clone always calls its source this. */
 const REMOTE = "origin";
@@ -30,6 +31,9 @@ const REMOTE = "origin";
  * clone's own exclude file whatever the repository ignores: the dependencies and the embedded state.
  */
 const LOCAL_PATHS = ["/node_modules", `/${LOCAL_DIR}/`];
+
+/** Updates per stack that /status serves (newest first), for the dashboard's history view. */
+const HISTORY_LIMIT = 10;
 
 /** Thrown inside a sync when the agent was told to stop before its next step. */
 class Stopped extends Error {}
@@ -58,6 +62,8 @@ export interface AgentOptions {
 export interface AgentState {
   source: string;
   branch: string;
+  /** Where the forge shows a commit: this followed by its hash; only for a known forge's URL. */
+  commitUrl?: string;
   ready: boolean;
   /** What the agent is doing now. */
   busy?: "sync" | "drift";
@@ -69,7 +75,8 @@ export interface AgentState {
    * the fetch itself, without a commit (cleared by the next fetch that works).
    */
   failure?: { commit?: string; attempts: number; error: string; retryAt: string; backoffSeconds: number };
-  lastDrift?: { time: string; drifted: string[]; remediated: string[]; failed: string[] };
+  /** `changes`: per drifted stack, its resources and the properties that differ. */
+  lastDrift?: { time: string; drifted: string[]; remediated: string[]; failed: string[]; changes: Record<string, string> };
 }
 
 const short = (commit: string) => commit.slice(0, 7);
@@ -81,6 +88,7 @@ export class Agent {
   private readonly pidFile: string;
   private readonly state: AgentState;
   private stacks: StackStatus[] = [];
+  private history: Record<string, HistoryEntry[]> = {};
   private readonly wanted = { sync: false, drift: false };
   private running?: Promise<void>;
   private stopping = false;
@@ -98,7 +106,7 @@ export class Agent {
   ) {
     this.clone = path.join(o.workDir, "repo");
     this.pidFile = path.join(o.workDir, "agent.pid");
-    this.state = { source: git.redactUrls(o.source), branch: o.branch, ready: false };
+    this.state = { source: git.redactUrls(o.source), branch: o.branch, commitUrl: commitUrlBase(o.source), ready: false };
   }
 
   /** Takes the work dir, or refuses when another live agent has it: one agent per clone and state. */
@@ -150,8 +158,8 @@ export class Agent {
     this.releaseWorkDir();
   }
 
-  snapshot(): { agent: AgentState; stacks: StackStatus[] } {
-    return { agent: { ...this.state }, stacks: this.stacks };
+  snapshot(): { agent: AgentState; stacks: StackStatus[]; history: Record<string, HistoryEntry[]> } {
+    return { agent: { ...this.state }, stacks: this.stacks, history: this.history };
   }
 
   /** The HTTP server's view of the agent. */
@@ -416,12 +424,14 @@ export class Agent {
     await this.refreshStatus(ctx);
     recordDrift(this.metrics, results);
     recordUpdates(this.metrics, results, ctx.now());
+    const drifted = (r: StackResult) => r.operation === "drift" && r.status === "succeeded" && hasChanges(r);
     const of = (p: (r: StackResult) => boolean) => results.filter(p).map((r) => r.stack);
     this.state.lastDrift = {
       time: new Date().toISOString(),
-      drifted: of((r) => r.operation === "drift" && r.status === "succeeded" && hasChanges(r)),
+      drifted: of(drifted),
       remediated: of((r) => r.operation === "update" && r.status === "succeeded"),
       failed: of((r) => r.status === "failed"),
+      changes: Object.fromEntries(results.filter(drifted).map((r) => [r.stack, driftSummary(r)])),
     };
     for (const r of results) {
       if (r.status === "failed")
@@ -432,10 +442,14 @@ export class Agent {
     }
   }
 
-  /** Reads the stacks' records again, with the context of the work just done when there is one. */
+  /** Reads the stacks' records and recent updates again, with the context of the work just done when there is one. */
   private async refreshStatus(ctx?: Context): Promise<void> {
     try {
-      this.stacks = await status(ctx ?? (await this.context()));
+      const c = ctx ?? (await this.context());
+      this.stacks = await status(c);
+      const updates: Record<string, HistoryEntry[]> = {};
+      for (const s of this.stacks) if (s.result) updates[s.stack] = await history(c, s.stack, HISTORY_LIMIT);
+      this.history = updates;
     } catch (err) {
       this.log.warn(`status not refreshed: ${(err as Error)?.message ?? String(err)}`);
     }

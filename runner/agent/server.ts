@@ -1,11 +1,12 @@
 /**
- * The agent's HTTP surface: probes, Prometheus metrics, status, and the push webhook. Plain
+ * The agent's HTTP surface: probes, Prometheus metrics, status, the dashboard, and the push webhook. Plain
  * node:http; the routes are few and fixed.
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { usageError } from "../errors";
+import { dashboardAsset } from "./dashboard/route";
 
 /** Largest webhook body accepted; push events are a few kilobytes. */
 const MAX_BODY = 1024 * 1024;
@@ -64,6 +65,8 @@ async function route(h: Handlers, req: http.IncomingMessage, res: http.ServerRes
     const m = await h.metrics();
     return send(res, 200, m.body, m.contentType);
   }
+  const asset = get ? dashboardAsset(url.pathname) : undefined;
+  if (asset) return void res.writeHead(200, asset.headers).end(asset.body);
   if (url.pathname === "/status" && get) return send(res, 200, JSON.stringify(h.status(), null, 2) + "\n", "application/json");
   if (url.pathname === "/hooks/git") {
     if (req.method !== "POST") return send(res, 405, "POST a push event here\n");
@@ -77,7 +80,7 @@ async function route(h: Handlers, req: http.IncomingMessage, res: http.ServerRes
     h.push(req.headers["x-github-event"] as string | undefined);
     return send(res, 202, "sync queued\n");
   }
-  send(res, 404, "not found: /healthz /readyz /metrics /status, POST /hooks/git\n");
+  send(res, 404, "not found: / (the dashboard) /healthz /readyz /metrics /status, POST /hooks/git\n");
 }
 
 export async function startServer(

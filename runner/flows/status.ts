@@ -12,6 +12,9 @@ export interface StackStatus {
   /** The commit the stack runs: the last one deployed successfully. */
   commit?: string;
   subject?: string;
+  /** The deployed commit's author and author date. */
+  author?: string;
+  authored?: string;
   /** When and by which command the last attempt ran, and its result. */
   time?: string;
   command?: string;
@@ -52,6 +55,9 @@ export async function status(ctx: Context, only?: string[]): Promise<StackStatus
       s.attempted = (await stack.history(10, 1, false)).find((h) => h.kind === "update")?.environment?.["git.head"];
     if (rec.commit && (await git.resolveCommit(ctx.repo, rec.commit))) {
       s.subject = await git.commitSubject(ctx.repo, rec.commit);
+      const by = await git.commitAuthor(ctx.repo, rec.commit);
+      s.author = by?.author;
+      s.authored = by?.date;
       if (tip && (await git.isAncestor(ctx.repo, rec.commit, tip))) {
         s.behind = await git.countCommits(ctx.repo, rec.commit, tip);
         s.inSync = !affectedStacks(await git.changedPaths(ctx.repo, rec.commit, tip), all, ctx.rules, program).stacks.includes(name);

@@ -96,6 +96,16 @@ export async function commitSubject(dir: string, commit: string): Promise<string
   }
 }
 
+/** Who wrote `commit` and when (author date, ISO 8601), for showing it; undefined when it is not in `dir`. */
+export async function commitAuthor(dir: string, commit: string): Promise<{ author: string; date: string } | undefined> {
+  try {
+    const [author, date] = (await git(dir).raw(["log", "-1", "--format=%an%x00%aI", commit])).split("\0");
+    return { author, date };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Paths with uncommitted changes (staged, unstaged or untracked; ignored files excluded). */
 export async function dirtyPaths(dir: string): Promise<string[]> {
   const status = await git(dir).status();

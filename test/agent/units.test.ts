@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
+import { commitUrlBase } from "../../runner/agent/dashboard/links";
 import { parseListen, validSignature } from "../../runner/agent/server";
 import { parseDuration } from "../../runner/commands/agent";
 import { ExitCode, GitopsError } from "../../runner/errors";
@@ -69,4 +70,20 @@ test("redactUrls masks the credentials of every URL and nothing else", () => {
     "cannot clone https://***@git.example.com/infra.git or ssh://***@host/x.git; see https://example.com/docs",
   );
   assert.equal(redactUrls("/srv/git/infra.git"), "/srv/git/infra.git");
+});
+
+test("commitUrlBase links commits on the public forges, without credentials, and nowhere else", () => {
+  const cases: [string, string | undefined][] = [
+    ["https://github.com/example/infra.git", "https://github.com/example/infra/commit/"],
+    ["https://bot:ghp_s3cret@github.com/example/infra", "https://github.com/example/infra/commit/"],
+    ["git@github.com:example/infra.git", "https://github.com/example/infra/commit/"],
+    ["ssh://git@GitHub.com:22/example/infra.git", "https://github.com/example/infra/commit/"],
+    ["https://gitlab.com/group/sub/infra.git", "https://gitlab.com/group/sub/infra/-/commit/"],
+    ["git@codeberg.org:example/infra.git", "https://codeberg.org/example/infra/commit/"],
+    ["https://bitbucket.org/example/infra.git/", "https://bitbucket.org/example/infra/commits/"],
+    ["https://git.example.com/infra.git", undefined],
+    ["git://127.0.0.1:9418/origin.git", undefined],
+    ["/srv/git/infra.git", undefined],
+  ];
+  for (const [source, base] of cases) assert.equal(commitUrlBase(source), base, source);
 });
