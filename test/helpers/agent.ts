@@ -22,6 +22,8 @@ export interface AgentStatus {
 
 export interface AgentRun {
   pid: number;
+  /** `http://127.0.0.1:<port>`, where it serves. */
+  url: string;
   output(): string;
   done: Promise<CliResult>;
   get(path: string): Promise<Response>;
@@ -97,6 +99,7 @@ export async function startAgent(t: TestContext, workDir: string, args: string[]
   });
   const run: AgentRun = {
     pid: child.pid!,
+    url: base,
     output: () => output,
     done,
     get: (p) => fetch(base + p),
