@@ -446,9 +446,11 @@ export class Agent {
   private async refreshStatus(ctx?: Context): Promise<void> {
     try {
       const c = ctx ?? (await this.context());
-      this.stacks = await status(c);
+      const stacks = await status(c);
       const updates: Record<string, HistoryEntry[]> = {};
-      for (const s of this.stacks) if (s.result) updates[s.stack] = await history(c, s.stack, HISTORY_LIMIT);
+      for (const s of stacks) if (s.result) updates[s.stack] = await history(c, s.stack, HISTORY_LIMIT);
+      // Both at once, with no await between them and the caller's own state: /status stays consistent.
+      this.stacks = stacks;
       this.history = updates;
     } catch (err) {
       this.log.warn(`status not refreshed: ${(err as Error)?.message ?? String(err)}`);
