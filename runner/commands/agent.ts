@@ -137,7 +137,7 @@ export const agentCommand: CommandModule<GlobalOptions, Args> = {
         type: "string",
         default: D.listen,
         requiresArg: true,
-        describe: `Address of /healthz, /readyz, /metrics, /status and POST /hooks/git (0.0.0.0:${AGENT_PORT} inside a pod)`,
+        describe: `Address of the dashboard (/), /healthz, /readyz, /metrics, /status and POST /hooks/git (0.0.0.0:${AGENT_PORT} inside a pod)`,
       })
       .option(F.backoffBase, {
         type: "string",
