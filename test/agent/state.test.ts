@@ -44,8 +44,13 @@ describe("agent state", () => {
     const backups = filesUnder(path.join(clone, ".pulumi-gitops", "backups"));
     assert.ok(backups.length >= 1, "a backup before the first update");
 
-    // A new commit whose lockfile differs from the agent's: its root package's version.
-    for (const f of ["package.json", "package-lock.json"]) repo.write(f, repo.read(f).replace(/("version": )"0\.1\.0"/g, '$1"0.1.1"'));
+    // A new commit whose lockfile differs from the agent's: its root package's version only (other
+    // packages in the lockfile may be at 0.1.0 too, and have no 0.1.1 to install).
+    const pkg = JSON.parse(repo.read("package.json"));
+    const lock = JSON.parse(repo.read("package-lock.json"));
+    pkg.version = lock.version = lock.packages[""].version = "0.1.1";
+    repo.write("package.json", JSON.stringify(pkg, null, 2) + "\n");
+    repo.write("package-lock.json", JSON.stringify(lock, null, 2) + "\n");
     repo.write("stacks/Pulumi.dev.yaml", fileStackYaml("again"));
     const second = repo.commit("a new version and a new greeting");
     repo.git("push", "-q", "origin", "main");
