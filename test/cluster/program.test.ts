@@ -1,5 +1,5 @@
 /**
- * Live: this project's own program (index.ts, components/, config/) with a `local` stack in
+ * Live: this project's own program (every tracked file but its stack files) with a `local` stack in
  * cluster mode deploys into the fixture cluster, changes the image in place, and destroys cleanly.
  * The stack file is written into a temp copy of the program; stacks/ is not touched. It shows the
  * config a real `local` stack needs: mode cluster, a kubeconfig path, skipAwait (no kubelet).
@@ -13,9 +13,9 @@ import type { Stack } from "@pulumi/pulumi/automation";
 import YAML from "yaml";
 import { startCluster, type Cluster } from "../fixtures/cluster";
 import { engineEnv, openStack } from "../fixtures/engine";
-import { atExit, killProcessesUnder, PROJECT } from "../fixtures/proc";
+import { atExit, killProcessesUnder } from "../fixtures/proc";
+import { copyProject } from "../helpers/repo";
 
-const PROGRAM_FILES = ["index.ts", "components", "config", "Pulumi.yaml", "package.json", "tsconfig.json"];
 const NS = "web-local";
 
 function localStack(kubeconfig: string, tag: string): string {
@@ -63,8 +63,7 @@ describe("the project's program against a live cluster (a `local` stack)", { tim
     });
     dir = path.join(root, "work");
     fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
-    for (const f of PROGRAM_FILES) fs.cpSync(path.join(PROJECT, f), path.join(dir, f), { recursive: true });
-    fs.symlinkSync(path.join(PROJECT, "node_modules"), path.join(dir, "node_modules"));
+    copyProject(dir);
     fs.mkdirSync(path.join(root, "state"));
     writeStack("1.4.0");
     stack = await openStack(dir, "local", engineEnv(`file://${path.join(root, "state")}`, { GITOPS_ROOT: dir }));

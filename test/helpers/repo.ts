@@ -41,7 +41,8 @@ function trackedFiles(): string[] {
  * lockfile, program and rules: a hand-written look-alike once hid a defect the real files showed),
  * and with this project's node_modules linked in, as `npm ci` would have made it.
  */
-function copyProject(dir: string, keep: (file: string) => boolean = () => true): void {
+/** Copies this project's tracked files, but its stack files, into `dir`, and links its node_modules. */
+export function copyProject(dir: string, keep: (file: string) => boolean = () => true): void {
   for (const f of trackedFiles()) {
     if (/^stacks\/Pulumi\.[^/]+\.ya?ml$/.test(f) || !keep(f)) continue;
     fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
@@ -85,7 +86,7 @@ export function createFixtureRepo(files: Record<string, string>, stacks: Record<
   const dir = path.join(root, "work");
   const origin = path.join(root, "origin.git");
   fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
-  copyProject(dir, (f) => !/^(index\.ts|components\/|config\/)/.test(f));
+  copyProject(dir, (f) => !/^(index\.ts|program\.ts|components\/|config\/)/.test(f));
   const all = { ...files, ...Object.fromEntries(Object.entries(stacks).map(([s, text]) => [`stacks/Pulumi.${s}.yaml`, text])) };
   for (const [f, text] of Object.entries(all)) {
     fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
