@@ -8,7 +8,7 @@ import type { Stack } from "@pulumi/pulumi/automation";
 import { withCheckout } from "../services/checkout";
 import type { Context } from "../services/context";
 import { deploy, guardDeploy } from "../services/deploy";
-import { emptyCounts, findStack, hasChanges, openStack, runOperation, type StackResult } from "../services/workspace";
+import { findStack, hasChanges, openStack, runOperation, skippedResult, type StackResult } from "../services/workspace";
 import { stopIfAborted } from "../errors";
 import * as git from "../services/git";
 import { backupState, exportState, readRecord, writeRecord } from "../services/records";
@@ -29,19 +29,7 @@ export interface DriftOutcome {
   results: StackResult[];
 }
 
-function skippedDrift(stack: string, reason: string, commit?: string): StackResult {
-  return {
-    stack,
-    operation: "drift",
-    commit,
-    status: "skipped",
-    reason,
-    counts: emptyCounts(),
-    changes: [],
-    diagnostics: [],
-    durationMs: 0,
-  };
-}
+const skippedDrift = (stack: string, reason: string, commit?: string): StackResult => skippedResult(stack, "drift", reason, commit);
 
 /**
  * The directory a stack's Kubernetes provider renders manifests to instead of talking to a

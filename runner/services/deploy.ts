@@ -12,7 +12,7 @@ import { backoffDelay } from "./backoff";
 import * as git from "./git";
 import { backupState, clearPendingOperations, exportState, notePendingCleared, readRecord, TAG, writeRecord } from "./records";
 import { engineError } from "./engineErrors";
-import { emptyCounts, runOperation, type StackResult } from "./workspace";
+import { runOperation, skippedResult, type StackResult } from "./workspace";
 import { GitopsError, refused, StackLockedError, StaleCommitError, stopIfAborted } from "../errors";
 
 export interface DeployOptions {
@@ -56,19 +56,7 @@ export async function guardDeploy(ctx: Context, command: string): Promise<void> 
 }
 
 /** The result of a stack that was not updated, and why. */
-export function skipped(stack: string, commit: string, reason: string): StackResult {
-  return {
-    stack,
-    operation: "update",
-    commit,
-    status: "skipped",
-    reason,
-    counts: emptyCounts(),
-    changes: [],
-    diagnostics: [],
-    durationMs: 0,
-  };
-}
+export const skipped = (stack: string, commit: string, reason: string): StackResult => skippedResult(stack, "update", reason, commit);
 
 /**
  * Updates `stacks` in order (already opened on the checkout of `commit`) as `command` (recorded on

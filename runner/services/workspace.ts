@@ -91,6 +91,11 @@ export function emptyCounts(): ChangeCounts {
   return { create: 0, update: 0, replace: 0, delete: 0, same: 0 };
 }
 
+/** The result of a stack the engine was not run on, and why. */
+export function skippedResult(stack: string, operation: Operation, reason: string, commit?: string): StackResult {
+  return { stack, operation, commit, status: "skipped", reason, counts: emptyCounts(), changes: [], diagnostics: [], durationMs: 0 };
+}
+
 export function hasChanges(r: StackResult): boolean {
   return r.counts.create + r.counts.update + r.counts.replace + r.counts.delete > 0;
 }
