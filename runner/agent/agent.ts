@@ -168,9 +168,14 @@ export class Agent {
       ready: () => this.state.ready,
       status: () => this.snapshot(),
       metrics: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
+      branch: this.o.branch,
       push: (event) => {
         this.metrics.webhooks.inc({ result: "accepted" });
         this.request("sync", `webhook${event ? ` (${event})` : ""}`);
+      },
+      ignoredHook: (event) => {
+        this.metrics.webhooks.inc({ result: "ignored" });
+        this.log.debug(`ignored a webhook that is not a push to ${this.o.branch}${event ? ` (${event})` : ""}`);
       },
       refusedHook: () => {
         this.metrics.webhooks.inc({ result: "unauthorized" });

@@ -31,7 +31,7 @@ export function createMetrics() {
     }),
     webhooks: new Counter({
       name: "gitops_agent_webhooks_total",
-      help: "Push webhooks received, by result: accepted, unauthorized",
+      help: "Webhooks received, by result: accepted (a push to the branch), ignored (another event or branch), unauthorized",
       labelNames: ["result"],
       registers: [registry],
     }),

@@ -2,7 +2,7 @@
  * The agent's HTTP surface: probes, Prometheus metrics, status, the dashboard, and the push webhook. Plain
  * node:http; the routes are few and fixed.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { usageError } from "../errors";
@@ -15,8 +15,12 @@ export interface Handlers {
   ready(): boolean;
   status(): unknown;
   metrics(): Promise<{ contentType: string; body: string }>;
+  /** The followed branch: only a push to it queues a sync. */
+  branch: string;
   /** Queues a sync for a verified push webhook. */
   push(event: string | undefined): void;
+  /** A verified webhook that is not a push to the branch (a ping, another branch, a tag): counted, not acted on. */
+  ignoredHook(event: string | undefined): void;
   /** A webhook refused for its signature (counted, never acted on). */
   refusedHook(): void;
   /** The HMAC key for webhooks, or undefined when they are disabled. */
@@ -32,12 +36,58 @@ export function parseListen(value: string): { host: string; port: number } {
   return { host: m[1] ?? m[2], port };
 }
 
-/** Checks GitHub's `X-Hub-Signature-256: sha256=<hex>` (also what Gitea and GitLab-compatible senders use) in constant time. */
+/** Checks GitHub's `X-Hub-Signature-256: sha256=<hex>` in constant time. */
 export function validSignature(secret: Buffer, body: Buffer, header: string | undefined): boolean {
   const m = /^sha256=([0-9a-f]{64})$/i.exec(header?.trim() ?? "");
-  if (!m) return false;
-  const expected = createHmac("sha256", secret).update(body).digest();
-  return timingSafeEqual(expected, Buffer.from(m[1], "hex"));
+  return m !== null && validHmac(secret, body, m[1]);
+}
+
+/** The hex HMAC-SHA256 of the body, without a prefix (Gitea's `X-Gitea-Signature`), in constant time. */
+function validHmac(secret: Buffer, body: Buffer, hex: string): boolean {
+  return /^[0-9a-f]{64}$/i.test(hex) && timingSafeEqual(createHmac("sha256", secret).update(body).digest(), Buffer.from(hex, "hex"));
+}
+
+/** Equal in constant time whatever the lengths: both hashed first. */
+function sameSecret(secret: Buffer, token: string | undefined): boolean {
+  const digest = (b: Buffer) => createHash("sha256").update(b).digest();
+  return token !== undefined && timingSafeEqual(digest(secret), digest(Buffer.from(token)));
+}
+
+function header(headers: http.IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * Whether a webhook proves it holds the secret, in its forge's own scheme: GitHub's
+ * `X-Hub-Signature-256` (Gitea and Forgejo send it too), Gitea's or Gogs' bare hex signature, or
+ * GitLab's `X-Gitlab-Token`, which is the secret itself. The first of these headers present decides.
+ */
+export function authenticHook(secret: Buffer, body: Buffer, headers: http.IncomingHttpHeaders): boolean {
+  if (headers["x-hub-signature-256"] !== undefined) return validSignature(secret, body, header(headers, "x-hub-signature-256"));
+  const bare = header(headers, "x-gitea-signature") ?? header(headers, "x-gogs-signature");
+  if (bare !== undefined) return validHmac(secret, body, bare.trim());
+  return sameSecret(secret, header(headers, "x-gitlab-token"));
+}
+
+/** The event a forge names in its headers; GitLab calls a push `Push Hook`. */
+function hookEvent(headers: http.IncomingHttpHeaders): string | undefined {
+  return ["x-github-event", "x-gitea-event", "x-gogs-event", "x-gitlab-event"].map((h) => header(headers, h)).find((v) => v !== undefined);
+}
+
+/** The branch a push event's payload (`ref`, JSON or GitHub's form-encoded `payload=`) names, if it is one. */
+export function pushedBranch(headers: http.IncomingHttpHeaders, body: Buffer): string | undefined {
+  const event = hookEvent(headers);
+  if (event !== "push" && event !== "Push Hook") return undefined;
+  const text = header(headers, "content-type")?.startsWith("application/x-www-form-urlencoded")
+    ? new URLSearchParams(body.toString("utf8")).get("payload")
+    : body.toString("utf8");
+  try {
+    const ref: unknown = JSON.parse(text ?? "").ref;
+    return typeof ref === "string" && ref.startsWith("refs/heads/") ? ref.slice("refs/heads/".length) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function send(res: http.ServerResponse, code: number, body: string, type = "text/plain; charset=utf-8"): void {
@@ -73,11 +123,16 @@ async function route(h: Handlers, req: http.IncomingMessage, res: http.ServerRes
     if (!h.webhookSecret) return send(res, 404, "webhooks are disabled: start the agent with --webhook-secret-file\n");
     const body = await readBody(req);
     if (!body) return send(res, 413, `the body is larger than ${MAX_BODY} bytes\n`);
-    if (!validSignature(h.webhookSecret, body, req.headers["x-hub-signature-256"] as string | undefined)) {
+    if (!authenticHook(h.webhookSecret, body, req.headers)) {
       h.refusedHook();
-      return send(res, 401, "missing or wrong X-Hub-Signature-256\n");
+      return send(res, 401, "missing or wrong X-Hub-Signature-256, X-Gitea-Signature or X-Gitlab-Token\n");
     }
-    h.push(req.headers["x-github-event"] as string | undefined);
+    const event = hookEvent(req.headers);
+    if (pushedBranch(req.headers, body) !== h.branch) {
+      h.ignoredHook(event);
+      return send(res, 200, `ignored: not a push to ${h.branch}\n`);
+    }
+    h.push(event);
     return send(res, 202, "sync queued\n");
   }
   send(res, 404, "not found: / (the dashboard) /healthz /readyz /metrics /status, POST /hooks/git\n");

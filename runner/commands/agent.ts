@@ -171,7 +171,7 @@ export const agentCommand: CommandModule<GlobalOptions, Args> = {
       .epilogue(
         "Each new commit on the branch is applied exactly as `gitops apply` would (order, pins, guards, recorded commit), one update at a time. " +
           `A failed commit is retried with exponential backoff from --${F.backoffBase} up to --${F.backoffCap}; a new commit is tried at once. ` +
-          "Webhooks must carry X-Hub-Signature-256 (HMAC-SHA256 of the body); others get 401. " +
+          "Webhooks must carry X-Hub-Signature-256 or X-Gitea-Signature (HMAC-SHA256 of the body) or X-Gitlab-Token (the secret); others get 401. Only a push to the branch syncs. " +
           "SIGTERM/SIGINT: start no more work, finish or gracefully stop the running update, exit 0; a second signal exits at once. " +
           "A restart resumes from what the stacks record.",
       )

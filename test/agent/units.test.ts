@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { commitUrlBase } from "../../runner/agent/dashboard/links";
-import { parseListen, validSignature } from "../../runner/agent/server";
+import { authenticHook, parseListen, pushedBranch, validSignature } from "../../runner/agent/server";
 import { parseDuration } from "../../runner/commands/agent";
 import { ExitCode, GitopsError } from "../../runner/errors";
 import { backoffDelay } from "../../runner/services/backoff";
@@ -62,6 +62,57 @@ test("validSignature accepts only the HMAC-SHA256 of the exact body", () => {
   assert.equal(validSignature(secret, body, undefined), false, "no header");
   assert.equal(validSignature(secret, body, sign(secret, body).replace("sha256=", "sha1=")), false, "another algorithm");
   assert.equal(validSignature(secret, body, sign(secret, body).slice(0, -2)), false, "truncated");
+});
+
+test("authenticHook takes each forge's own scheme: GitHub's and Gitea's HMAC, GitLab's token", () => {
+  const secret = Buffer.from("s3cret");
+  const body = Buffer.from('{"ref":"refs/heads/main"}');
+  const hmac = (key: string, data: Buffer) => createHmac("sha256", key).update(data).digest("hex");
+  const ok = (headers: Record<string, string>) => authenticHook(secret, body, headers);
+
+  assert.equal(ok({ "x-hub-signature-256": `sha256=${hmac("s3cret", body)}` }), true, "GitHub");
+  assert.equal(ok({ "x-hub-signature-256": `sha256=${hmac("other", body)}` }), false, "GitHub, another key");
+  assert.equal(
+    ok({ "x-hub-signature-256": `sha256=${hmac("other", body)}`, "x-gitea-signature": hmac("s3cret", body) }),
+    false,
+    "a wrong GitHub signature is not saved by another header",
+  );
+
+  assert.equal(ok({ "x-gitea-signature": hmac("s3cret", body) }), true, "Gitea: bare hex");
+  assert.equal(ok({ "x-gogs-signature": hmac("s3cret", body) }), true, "Gogs: the same");
+  assert.equal(ok({ "x-gitea-signature": hmac("other", body) }), false, "Gitea, another key");
+  assert.equal(ok({ "x-gitea-signature": hmac("s3cret", Buffer.from(body + " ")) }), false, "Gitea, another body");
+  assert.equal(ok({ "x-gitea-signature": `sha256=${hmac("s3cret", body)}` }), false, "Gitea's header has no prefix");
+  assert.equal(ok({ "x-gitea-signature": "" }), false, "Gitea, empty (a hook without a secret)");
+
+  assert.equal(ok({ "x-gitlab-token": "s3cret" }), true, "GitLab: the secret itself");
+  assert.equal(ok({ "x-gitlab-token": "s3cre" }), false, "GitLab, a prefix of the secret");
+  assert.equal(ok({ "x-gitlab-token": "s3cretX" }), false, "GitLab, longer");
+  assert.equal(ok({ "x-gitlab-token": "" }), false, "GitLab, empty");
+
+  assert.equal(ok({}), false, "no header at all");
+  assert.equal(ok({ "x-gitlab-token": hmac("s3cret", body) }), false, "an HMAC is not the token");
+});
+
+test("pushedBranch names the branch of a push event, from each forge's headers", () => {
+  const json = { "content-type": "application/json" };
+  const push = (ref: string) => Buffer.from(JSON.stringify({ ref, after: "0".repeat(40) }));
+  assert.equal(pushedBranch({ ...json, "x-github-event": "push" }, push("refs/heads/main")), "main");
+  assert.equal(pushedBranch({ ...json, "x-gitea-event": "push" }, push("refs/heads/release/1")), "release/1");
+  assert.equal(pushedBranch({ ...json, "x-gitlab-event": "Push Hook" }, push("refs/heads/main")), "main");
+  assert.equal(
+    pushedBranch(
+      { "content-type": "application/x-www-form-urlencoded", "x-github-event": "push" },
+      Buffer.from(new URLSearchParams({ payload: push("refs/heads/main").toString() }).toString()),
+    ),
+    "main",
+    "GitHub's form-encoded payload",
+  );
+  assert.equal(pushedBranch({ ...json, "x-github-event": "push" }, push("refs/tags/v1")), undefined, "a tag");
+  assert.equal(pushedBranch({ ...json, "x-gitlab-event": "Tag Push Hook" }, push("refs/tags/v1")), undefined, "GitLab's tag push");
+  assert.equal(pushedBranch({ ...json, "x-github-event": "ping" }, Buffer.from("{}")), undefined, "a ping");
+  assert.equal(pushedBranch({ ...json }, push("refs/heads/main")), undefined, "no event named");
+  assert.equal(pushedBranch({ ...json, "x-github-event": "push" }, Buffer.from("not json")), undefined, "not JSON");
 });
 
 test("redactUrls masks the credentials of every URL and nothing else", () => {

@@ -11,6 +11,7 @@ import { startCli, type CliResult } from "./cli";
 export interface AgentStatus {
   agent: {
     ready: boolean;
+    busy?: "sync" | "drift";
     head?: string;
     lastSync?: { commit: string; outcome: string };
     /** Without a commit: the clone or fetch failed. */
