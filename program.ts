@@ -141,7 +141,8 @@ export function composeStack(config: StackConfig, ctx: ProgramContext): StackOut
         `${env}-deployer`,
         {
           repository: d.repository,
-          branch: d.branch,
+          environment: d.environment,
+          stateBucket: d.stateBucket,
           applyPolicyArns: d.applyPolicyArns,
           oidcProviderArn: d.oidcProviderArn,
           createOidcProvider: d.createOidcProvider,

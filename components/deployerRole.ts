@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
-import { BRANCH, GITHUB_REPOSITORY } from "../config/patterns";
+import { GITHUB_ENVIRONMENT, GITHUB_REPOSITORY, S3_BUCKET } from "../config/patterns";
 
 /** GitHub Actions' OIDC issuer. */
 export const GITHUB_OIDC_HOST = "token.actions.githubusercontent.com";
@@ -9,11 +9,22 @@ export const STS_AUDIENCE = "sts.amazonaws.com";
 /** AWS's managed read-only policy, attached to the preview role. */
 export const READ_ONLY_POLICY_ARN = "arn:aws:iam::aws:policy/ReadOnlyAccess";
 
-/** `sub` claim of a workflow run on `branch` of `repository` (no wildcards accepted). */
-export function branchSubject(repository: string, branch: string): string {
+/**
+ * The GitHub environment of the shipped apply job (.github/workflows/apply.yml says
+ * `environment: pulumi-gitops-apply`; test/pipelines/pipelines.test.ts checks they agree).
+ */
+export const APPLY_ENVIRONMENT = "pulumi-gitops-apply";
+
+/**
+ * `sub` claim of a workflow job that runs in `environment` of `repository` (no wildcards accepted).
+ * GitHub gives a job with `environment:` this subject instead of its branch's, and only after the
+ * environment's protection rules (required reviewers, deployment branches) let it run.
+ */
+export function environmentSubject(repository: string, environment: string): string {
   if (!GITHUB_REPOSITORY.test(repository)) throw new Error(`repository must be owner/name (got ${JSON.stringify(repository)})`);
-  if (!BRANCH.test(branch)) throw new Error(`branch must be a plain branch name without wildcards (got ${JSON.stringify(branch)})`);
-  return `repo:${repository}:ref:refs/heads/${branch}`;
+  if (!GITHUB_ENVIRONMENT.test(environment))
+    throw new Error(`environment must be a plain GitHub environment name without wildcards (got ${JSON.stringify(environment)})`);
+  return `repo:${repository}:environment:${environment}`;
 }
 
 /** `sub` claim of a workflow run for a pull request of `repository`. */
@@ -45,11 +56,25 @@ export function githubTrustPolicy(providerArn: string, subject: string) {
   };
 }
 
+/**
+ * Policy denying every object read (`s3:GetObject*`) in the state bucket. Attached to the preview
+ * role, it wins over ReadOnlyAccess: a pull_request run executes the branch's own workflow and code,
+ * so whatever its role reads, anyone who can push a branch reads, and the state holds every output.
+ */
+export function denyStateReadPolicy(stateBucket: string) {
+  return {
+    Version: "2012-10-17",
+    Statement: [{ Effect: "Deny", Action: "s3:GetObject*", Resource: `arn:aws:s3:::${stateBucket}/*` }],
+  };
+}
+
 export interface DeployerRoleArgs {
   /** GitHub repository, `owner/name`. */
   readonly repository: string;
-  /** The protected branch whose workflows may apply. Default `main`. */
-  readonly branch?: string;
+  /** The GitHub environment whose jobs may apply. Default {@link APPLY_ENVIRONMENT}, the shipped apply job's. */
+  readonly environment?: string;
+  /** Name of the S3 bucket holding the Pulumi state (`PULUMI_BACKEND_URL`); the preview role may not read its objects. */
+  readonly stateBucket: string;
   /** Managed policies granting the apply role its rights (at least one). */
   readonly applyPolicyArns: readonly pulumi.Input<string>[];
   /** ARN of the account's existing GitHub OIDC provider. Exactly one of this and `createOidcProvider`. */
@@ -62,13 +87,14 @@ export interface DeployerRoleArgs {
 }
 
 /**
- * Least-privilege deployer identities for GitHub Actions: an apply role only the protected branch
- * can assume, and a read-only preview role for pull requests of the same repository.
+ * Least-privilege deployer identities for GitHub Actions: an apply role only jobs in the apply
+ * environment can assume, and a read-only preview role for pull requests of the same repository
+ * that cannot read the state bucket's objects.
  */
 export class DeployerRole extends pulumi.ComponentResource {
   /** ARN of the GitHub OIDC provider the roles trust. */
   public readonly oidcProviderArn: pulumi.Output<string>;
-  /** ARN of the apply role (protected branch only). */
+  /** ARN of the apply role (jobs in the apply environment only). */
   public readonly applyRoleArn: pulumi.Output<string>;
   /** ARN of the read-only preview role (pull requests). */
   public readonly previewRoleArn: pulumi.Output<string>;
@@ -81,7 +107,10 @@ export class DeployerRole extends pulumi.ComponentResource {
     if (byArn && create) throw new Error("set exactly one of oidcProviderArn and createOidcProvider, not both");
     if (!byArn && !create) throw new Error("set oidcProviderArn (an existing GitHub OIDC provider) or createOidcProvider: true");
     if (args.applyPolicyArns.length === 0) throw new Error("applyPolicyArns must name at least one policy");
-    const applySub = branchSubject(args.repository, args.branch ?? "main");
+    if (!S3_BUCKET.test(args.stateBucket))
+      throw new Error(`stateBucket must be an S3 bucket name (got ${JSON.stringify(args.stateBucket)})`);
+    const environment = args.environment ?? APPLY_ENVIRONMENT;
+    const applySub = environmentSubject(args.repository, environment);
     const previewSub = pullRequestSubject(args.repository);
     super("pulumi-gitops:aws:DeployerRole", name, {}, opts);
     const child = { parent: this };
@@ -105,13 +134,18 @@ export class DeployerRole extends pulumi.ComponentResource {
         },
         child,
       );
-    this.applyRole = role("apply", applySub, `Applies infrastructure from ${args.repository}@${args.branch ?? "main"}`);
+    this.applyRole = role("apply", applySub, `Applies infrastructure from ${args.repository}, environment ${environment}`);
     this.previewRole = role("preview", previewSub, `Read-only previews for pull requests of ${args.repository}`);
 
     args.applyPolicyArns.forEach(
       (policyArn, i) => new aws.iam.RolePolicyAttachment(`${name}-apply-policy-${i}`, { role: this.applyRole.name, policyArn }, child),
     );
     new aws.iam.RolePolicyAttachment(`${name}-preview-readonly`, { role: this.previewRole.name, policyArn: READ_ONLY_POLICY_ARN }, child);
+    new aws.iam.RolePolicy(
+      `${name}-preview-deny-state`,
+      { role: this.previewRole.name, policy: JSON.stringify(denyStateReadPolicy(args.stateBucket)) },
+      child,
+    );
 
     this.applyRoleArn = this.applyRole.arn;
     this.previewRoleArn = this.previewRole.arn;

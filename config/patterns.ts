@@ -13,11 +13,17 @@ export function isDnsLabel(name: string): boolean {
   return DNS_LABEL.test(name) && name.length <= DNS_LABEL_MAX;
 }
 
-/** A plain git branch name, without wildcards (an OIDC subject, the agent's branch). */
+/** A plain git branch name, without wildcards (the agent's branch). */
 export const BRANCH = /^[A-Za-z0-9_./-]+$/;
 
 /** A GitHub repository, `owner/name`. */
 export const GITHUB_REPOSITORY = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
+
+/** A GitHub environment name as an OIDC subject takes it: no wildcards, no spaces. */
+export const GITHUB_ENVIRONMENT = /^[A-Za-z0-9_.-]{1,255}$/;
+
+/** An S3 bucket name (3 to 63 lower-case letters, digits, `.` and `-`, alphanumeric at both ends). */
+export const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /** A container image digest: `sha256:` and 64 hex digits. */
 export const IMAGE_DIGEST = /^sha256:[a-f0-9]{64}$/;

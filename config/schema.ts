@@ -7,7 +7,7 @@
  * provider setting elsewhere would be silently ignored, which is worse than an error.
  */
 import type { FromSchema } from "json-schema-to-ts";
-import { BRANCH, DNS_LABEL, DNS_LABEL_MAX, GITHUB_REPOSITORY, IMAGE_DIGEST } from "./patterns";
+import { DNS_LABEL, DNS_LABEL_MAX, GITHUB_ENVIRONMENT, GITHUB_REPOSITORY, IMAGE_DIGEST, S3_BUCKET } from "./patterns";
 
 /** Prefix of every key a stack file may hold. */
 export const NAMESPACE = "pulumi-gitops";
@@ -191,10 +191,19 @@ export const stackConfigSchema = {
         deployer: {
           type: "object",
           additionalProperties: false,
-          required: ["repository", "branch", "applyPolicyArns"],
+          required: ["repository", "stateBucket", "applyPolicyArns"],
           properties: {
             repository: { type: "string", pattern: GITHUB_REPOSITORY.source, description: "GitHub repository owner/name" },
-            branch: { type: "string", pattern: BRANCH.source, description: "Protected branch whose workflows may apply" },
+            environment: {
+              type: "string",
+              pattern: GITHUB_ENVIRONMENT.source,
+              description: "GitHub environment whose jobs may apply; absent = the shipped apply workflow's",
+            },
+            stateBucket: {
+              type: "string",
+              pattern: S3_BUCKET.source,
+              description: "S3 bucket of the Pulumi state, whose objects the preview role may not read",
+            },
             applyPolicyArns: {
               type: "array",
               minItems: 1,

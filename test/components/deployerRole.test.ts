@@ -1,9 +1,10 @@
 import { describe, it, beforeEach } from "node:test";
 import * as assert from "node:assert/strict";
 import {
-  branchSubject,
+  APPLY_ENVIRONMENT,
   DeployerRole,
   DeployerRoleArgs,
+  environmentSubject,
   githubTrustPolicy,
   pullRequestSubject,
   READ_ONLY_POLICY_ARN,
@@ -11,7 +12,11 @@ import {
 import { ACCOUNT, byName, installMocks, ofType, Registered, settle, urnOf, valueOf } from "./harness";
 
 const existing = `arn:aws:iam::${ACCOUNT}:oidc-provider/token.actions.githubusercontent.com`;
-const base: DeployerRoleArgs = { repository: "acme/infra", applyPolicyArns: ["arn:aws:iam::aws:policy/PowerUserAccess"] };
+const base: DeployerRoleArgs = {
+  repository: "acme/infra",
+  stateBucket: "acme-pulumi-state",
+  applyPolicyArns: ["arn:aws:iam::aws:policy/PowerUserAccess"],
+};
 
 let resources: Registered[];
 beforeEach(() => {
@@ -22,10 +27,9 @@ const trustOf = (r: Registered) => JSON.parse(r.inputs.assumeRolePolicy).Stateme
 
 describe("subjects and trust", () => {
   const subjects: { name: string; fn: () => string; want?: string; error?: RegExp }[] = [
-    { name: "main branch", fn: () => branchSubject("acme/infra", "main"), want: "repo:acme/infra:ref:refs/heads/main" },
-    { name: "release branch", fn: () => branchSubject("acme/infra", "release/2026"), want: "repo:acme/infra:ref:refs/heads/release/2026" },
-    { name: "wildcard branch", fn: () => branchSubject("acme/infra", "*"), error: /without wildcards/ },
-    { name: "repository without owner", fn: () => branchSubject("infra", "main"), error: /owner\/name/ },
+    { name: "apply environment", fn: () => environmentSubject("acme/infra", "prod"), want: "repo:acme/infra:environment:prod" },
+    { name: "wildcard environment", fn: () => environmentSubject("acme/infra", "*"), error: /without wildcards/ },
+    { name: "repository without owner", fn: () => environmentSubject("infra", "prod"), error: /owner\/name/ },
     { name: "pull requests", fn: () => pullRequestSubject("acme/infra"), want: "repo:acme/infra:pull_request" },
     { name: "wildcard repository", fn: () => pullRequestSubject("acme/*"), error: /owner\/name/ },
   ];
@@ -36,7 +40,7 @@ describe("subjects and trust", () => {
     });
 
   it("trust policy pins issuer, audience and exact subject", () => {
-    const doc = githubTrustPolicy(existing, "repo:acme/infra:ref:refs/heads/main");
+    const doc = githubTrustPolicy(existing, "repo:acme/infra:environment:prod");
     assert.deepEqual(doc.Statement[0], {
       Effect: "Allow",
       Principal: { Federated: existing },
@@ -44,7 +48,7 @@ describe("subjects and trust", () => {
       Condition: {
         StringEquals: {
           "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-          "token.actions.githubusercontent.com:sub": "repo:acme/infra:ref:refs/heads/main",
+          "token.actions.githubusercontent.com:sub": "repo:acme/infra:environment:prod",
         },
       },
     });
@@ -52,8 +56,8 @@ describe("subjects and trust", () => {
 });
 
 describe("DeployerRole", () => {
-  it("creates the OIDC provider and two roles: apply from the branch, read-only preview from PRs", async () => {
-    const d = new DeployerRole("ci", { ...base, branch: "main", createOidcProvider: true });
+  it("creates the OIDC provider and two roles: apply from the environment's jobs, read-only preview from PRs", async () => {
+    const d = new DeployerRole("ci", { ...base, environment: "prod", createOidcProvider: true });
     const providerArn = await valueOf(d.oidcProviderArn);
     await settle();
     const oidc = byName(resources, "ci-github-oidc").inputs;
@@ -62,7 +66,7 @@ describe("DeployerRole", () => {
     const apply = trustOf(byName(resources, "ci-apply"));
     const preview = trustOf(byName(resources, "ci-preview"));
     assert.equal(apply.Principal.Federated, providerArn);
-    assert.equal(apply.Condition.StringEquals["token.actions.githubusercontent.com:sub"], "repo:acme/infra:ref:refs/heads/main");
+    assert.equal(apply.Condition.StringEquals["token.actions.githubusercontent.com:sub"], "repo:acme/infra:environment:prod");
     assert.equal(preview.Condition.StringEquals["token.actions.githubusercontent.com:sub"], "repo:acme/infra:pull_request");
     for (const t of [apply, preview]) {
       assert.equal(t.Condition.StringEquals["token.actions.githubusercontent.com:aud"], "sts.amazonaws.com");
@@ -80,6 +84,15 @@ describe("DeployerRole", () => {
       ["arn:aws:iam::aws:policy/PowerUserAccess"],
     );
     assert.match(await valueOf(d.applyRoleArn), /:role\/ci-apply/);
+    // ReadOnlyAccess reads every bucket; the preview role's own policy takes the state bucket's objects back.
+    const inline = ofType(resources, "aws:iam/rolePolicy:RolePolicy");
+    assert.deepEqual(
+      inline.map((p) => p.inputs.role),
+      [previewName],
+    );
+    assert.deepEqual(JSON.parse(inline[0].inputs.policy).Statement, [
+      { Effect: "Deny", Action: "s3:GetObject*", Resource: "arn:aws:s3:::acme-pulumi-state/*" },
+    ]);
     assert.match(await urnOf(d.applyRole), /pulumi-gitops:aws:DeployerRole\$aws:iam\/role:Role::ci-apply$/);
   });
 
@@ -89,10 +102,11 @@ describe("DeployerRole", () => {
     assert.equal(ofType(resources, "aws:iam/openIdConnectProvider:OpenIdConnectProvider").length, 0);
     assert.equal(await valueOf(d.oidcProviderArn), existing);
     assert.equal(trustOf(byName(resources, "ci-apply")).Principal.Federated, existing);
-    // Default branch is main.
+    // By default the shipped apply workflow's environment.
+    assert.equal(APPLY_ENVIRONMENT, "pulumi-gitops-apply");
     assert.equal(
       trustOf(byName(resources, "ci-apply")).Condition.StringEquals["token.actions.githubusercontent.com:sub"],
-      "repo:acme/infra:ref:refs/heads/main",
+      "repo:acme/infra:environment:pulumi-gitops-apply",
     );
   });
 
@@ -100,7 +114,12 @@ describe("DeployerRole", () => {
     { name: "both OIDC options", args: { ...base, oidcProviderArn: existing, createOidcProvider: true }, error: /not both/ },
     { name: "neither OIDC option", args: { ...base }, error: /oidcProviderArn .* or createOidcProvider/ },
     { name: "no apply policy", args: { ...base, applyPolicyArns: [], createOidcProvider: true }, error: /at least one/ },
-    { name: "wildcard branch", args: { ...base, branch: "release/*", createOidcProvider: true }, error: /without wildcards/ },
+    { name: "wildcard environment", args: { ...base, environment: "prod-*", createOidcProvider: true }, error: /without wildcards/ },
+    {
+      name: "state bucket given as a URL",
+      args: { ...base, stateBucket: "s3://acme-pulumi-state", createOidcProvider: true },
+      error: /stateBucket/,
+    },
   ];
   for (const b of bad)
     it(`rejects ${b.name} before registering anything`, async () => {

@@ -168,7 +168,7 @@ describe("broken stack files", () => {
       name: "deployer without an OIDC choice",
       edit: (s) =>
         s +
-        "  pulumi-gitops:aws:\n    region: eu-west-1\n    deployer: { repository: a/b, branch: main, applyPolicyArns: [arn:aws:iam::aws:policy/PowerUserAccess] }\n",
+        "  pulumi-gitops:aws:\n    region: eu-west-1\n    deployer: { repository: a/b, stateBucket: a-state, applyPolicyArns: [arn:aws:iam::aws:policy/PowerUserAccess] }\n",
       key: "pulumi-gitops:aws.deployer",
       message: /oidcProviderArn .* or createOidcProvider/,
     },
@@ -176,7 +176,7 @@ describe("broken stack files", () => {
       name: "empty apply policy list",
       edit: (s) =>
         s +
-        "  pulumi-gitops:aws:\n    region: eu-west-1\n    deployer: { repository: a/b, branch: main, applyPolicyArns: [], createOidcProvider: true }\n",
+        "  pulumi-gitops:aws:\n    region: eu-west-1\n    deployer: { repository: a/b, stateBucket: a-state, applyPolicyArns: [], createOidcProvider: true }\n",
       key: "pulumi-gitops:aws.deployer.applyPolicyArns",
       message: /fewer than 1/,
     },

@@ -10,6 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
+import { APPLY_ENVIRONMENT } from "../../components/deployerRole";
 import { ExitCode, type GitopsError } from "../../runner/errors";
 import { resolveTarget } from "../../runner/forge/target";
 import { createContext, DEMO_PASSPHRASE, LOCAL_DIR } from "../../runner/services/context";
@@ -25,7 +26,7 @@ interface Workflow {
   on: Record<string, { branches?: string[] } | null>;
   permissions: Record<string, string>;
   concurrency?: { group: string; "cancel-in-progress"?: boolean };
-  jobs: Record<string, { steps: WorkflowStep[] }>;
+  jobs: Record<string, { environment?: string; steps: WorkflowStep[] }>;
 }
 
 /** The shell commands of a workflow's one job, in order (`uses:` steps are not commands). */
@@ -89,6 +90,9 @@ describe("the shipped pipelines", () => {
     assert.deepEqual(preview.permissions, { contents: "read", "pull-requests": "write", statuses: "write", "id-token": "write" });
     assert.deepEqual(apply.permissions, { contents: "read", "pull-requests": "write", statuses: "write", "id-token": "write" });
     assert.equal(apply.concurrency?.["cancel-in-progress"], false);
+    // The apply job's OIDC subject is its environment's, the one the DeployerRole's apply role trusts by default.
+    assert.equal(apply.jobs.apply.environment, APPLY_ENVIRONMENT);
+    assert.equal(preview.jobs.preview.environment, undefined);
     const gitlab = parse(read(".gitlab-ci.yml")) as Record<string, { resource_group?: string }>;
     assert.ok(gitlab.apply.resource_group);
     assert.match(read("Jenkinsfile"), /stage\('apply'\)[\s\S]*lock\('pulumi-gitops-apply'\)/);

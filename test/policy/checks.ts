@@ -72,8 +72,9 @@ export function deploymentsInQuotaedNamespaces(rs: readonly Registered[]): Viola
 
 /**
  * A role with more than read-only rights may be assumed through web identity only by an exact
- * branch subject (`repo:<owner>/<repo>:ref:refs/heads/<branch>`, StringEquals, audience
- * sts.amazonaws.com): never by pull requests, wildcards, or without a subject.
+ * branch or environment subject (`repo:<owner>/<repo>:ref:refs/heads/<branch>`,
+ * `repo:<owner>/<repo>:environment:<name>`, StringEquals, audience sts.amazonaws.com): never by
+ * pull requests, wildcards, or without a subject.
  */
 export function privilegedRolesNotFromPullRequests(rs: readonly Registered[]): Violation[] {
   const out: Violation[] = [];
@@ -95,7 +96,9 @@ export function privilegedRolesNotFromPullRequests(rs: readonly Registered[]): V
       const audKey = Object.keys(cond.StringEquals ?? {}).find((k) => k.endsWith(":aud"));
       if (likeSub) v("trust matches the subject with StringLike (wildcards)");
       if (subs.length === 0) v("trust does not pin the token subject");
-      for (const sub of subs) if (!/^repo:[^:*?]+\/[^:*?]+:ref:refs\/heads\/[^*?]+$/.test(sub)) v(`assumable by ${sub}, not only a branch`);
+      for (const sub of subs)
+        if (!/^repo:[^:*?]+\/[^:*?]+:(ref:refs\/heads\/[^*?]+|environment:[^:*?]+)$/.test(sub))
+          v(`assumable by ${sub}, not only a branch or an environment`);
       if (!audKey || asList(cond.StringEquals[audKey]).join() !== "sts.amazonaws.com")
         v("trust does not pin the audience sts.amazonaws.com");
     }
