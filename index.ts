@@ -4,7 +4,7 @@
  *
  * Stack outputs are the defined fields of StackOutputs (program.ts): environment,
  * namespace, serviceName, url, image, replicas, and where they apply maxReplicas, host, renderDir,
- * bucketName, applyRoleArn, previewRoleArn.
+ * bucketName, applyRoleArn, previewRoleArn, driftRoleArn.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { definedOutputs, processContext, runProgram } from "./program";

@@ -37,6 +37,8 @@ export interface StackOutputs {
   applyRoleArn?: pulumi.Output<string>;
   /** Preview role ARN (AWS enabled with a deployer). */
   previewRoleArn?: pulumi.Output<string>;
+  /** Drift role ARN (AWS enabled with a deployer). */
+  driftRoleArn?: pulumi.Output<string>;
 }
 
 /** Where the program runs: the repository root for relative paths, and the home directory for `~/`. */
@@ -141,6 +143,7 @@ export function composeStack(config: StackConfig, ctx: ProgramContext): StackOut
         `${env}-deployer`,
         {
           repository: d.repository,
+          branch: d.branch,
           environment: d.environment,
           stateBucket: d.stateBucket,
           applyPolicyArns: d.applyPolicyArns,
@@ -151,6 +154,7 @@ export function composeStack(config: StackConfig, ctx: ProgramContext): StackOut
       );
       outputs.applyRoleArn = deployer.applyRoleArn;
       outputs.previewRoleArn = deployer.previewRoleArn;
+      outputs.driftRoleArn = deployer.driftRoleArn;
     }
   }
   return outputs;

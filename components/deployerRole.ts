@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
-import { GITHUB_ENVIRONMENT, GITHUB_REPOSITORY, S3_BUCKET } from "../config/patterns";
+import { BRANCH, GITHUB_ENVIRONMENT, GITHUB_REPOSITORY, S3_BUCKET } from "../config/patterns";
 
 /** GitHub Actions' OIDC issuer. */
 export const GITHUB_OIDC_HOST = "token.actions.githubusercontent.com";
@@ -25,6 +25,13 @@ export function environmentSubject(repository: string, environment: string): str
   if (!GITHUB_ENVIRONMENT.test(environment))
     throw new Error(`environment must be a plain GitHub environment name without wildcards (got ${JSON.stringify(environment)})`);
   return `repo:${repository}:environment:${environment}`;
+}
+
+/** `sub` claim of a workflow job on `branch` of `repository` without an environment (no wildcards accepted). */
+export function branchSubject(repository: string, branch: string): string {
+  if (!GITHUB_REPOSITORY.test(repository)) throw new Error(`repository must be owner/name (got ${JSON.stringify(repository)})`);
+  if (!BRANCH.test(branch)) throw new Error(`branch must be a plain branch name without wildcards (got ${JSON.stringify(branch)})`);
+  return `repo:${repository}:ref:refs/heads/${branch}`;
 }
 
 /** `sub` claim of a workflow run for a pull request of `repository`. */
@@ -73,6 +80,8 @@ export interface DeployerRoleArgs {
   readonly repository: string;
   /** The GitHub environment whose jobs may apply. Default {@link APPLY_ENVIRONMENT}, the shipped apply job's. */
   readonly environment?: string;
+  /** The protected branch, whose scheduled drift checks (.github/workflows/drift.yml) may read. Default `main`. */
+  readonly branch?: string;
   /** Name of the S3 bucket holding the Pulumi state (`PULUMI_BACKEND_URL`); the preview role may not read its objects. */
   readonly stateBucket: string;
   /** Managed policies granting the apply role its rights (at least one). */
@@ -88,8 +97,9 @@ export interface DeployerRoleArgs {
 
 /**
  * Least-privilege deployer identities for GitHub Actions: an apply role only jobs in the apply
- * environment can assume, and a read-only preview role for pull requests of the same repository
- * that cannot read the state bucket's objects.
+ * environment can assume, a read-only preview role for pull requests of the same repository that
+ * cannot read the state bucket's objects, and a read-only drift role for the protected branch's
+ * scheduled drift checks, which may (they run reviewed code only).
  */
 export class DeployerRole extends pulumi.ComponentResource {
   /** ARN of the GitHub OIDC provider the roles trust. */
@@ -98,8 +108,11 @@ export class DeployerRole extends pulumi.ComponentResource {
   public readonly applyRoleArn: pulumi.Output<string>;
   /** ARN of the read-only preview role (pull requests). */
   public readonly previewRoleArn: pulumi.Output<string>;
+  /** ARN of the read-only drift role (the protected branch's jobs without an environment). */
+  public readonly driftRoleArn: pulumi.Output<string>;
   public readonly applyRole: aws.iam.Role;
   public readonly previewRole: aws.iam.Role;
+  public readonly driftRole: aws.iam.Role;
 
   constructor(name: string, args: DeployerRoleArgs, opts: pulumi.ComponentResourceOptions = {}) {
     const byArn = args.oidcProviderArn !== undefined;
@@ -112,6 +125,8 @@ export class DeployerRole extends pulumi.ComponentResource {
     const environment = args.environment ?? APPLY_ENVIRONMENT;
     const applySub = environmentSubject(args.repository, environment);
     const previewSub = pullRequestSubject(args.repository);
+    const branch = args.branch ?? "main";
+    const driftSub = branchSubject(args.repository, branch);
     super("pulumi-gitops:aws:DeployerRole", name, {}, opts);
     const child = { parent: this };
 
@@ -136,6 +151,7 @@ export class DeployerRole extends pulumi.ComponentResource {
       );
     this.applyRole = role("apply", applySub, `Applies infrastructure from ${args.repository}, environment ${environment}`);
     this.previewRole = role("preview", previewSub, `Read-only previews for pull requests of ${args.repository}`);
+    this.driftRole = role("drift", driftSub, `Read-only drift checks of ${args.repository}@${branch}`);
 
     args.applyPolicyArns.forEach(
       (policyArn, i) => new aws.iam.RolePolicyAttachment(`${name}-apply-policy-${i}`, { role: this.applyRole.name, policyArn }, child),
@@ -146,9 +162,16 @@ export class DeployerRole extends pulumi.ComponentResource {
       { role: this.previewRole.name, policy: JSON.stringify(denyStateReadPolicy(args.stateBucket)) },
       child,
     );
+    new aws.iam.RolePolicyAttachment(`${name}-drift-readonly`, { role: this.driftRole.name, policyArn: READ_ONLY_POLICY_ARN }, child);
 
     this.applyRoleArn = this.applyRole.arn;
     this.previewRoleArn = this.previewRole.arn;
-    this.registerOutputs({ oidcProviderArn: this.oidcProviderArn, applyRoleArn: this.applyRoleArn, previewRoleArn: this.previewRoleArn });
+    this.driftRoleArn = this.driftRole.arn;
+    this.registerOutputs({
+      oidcProviderArn: this.oidcProviderArn,
+      applyRoleArn: this.applyRoleArn,
+      previewRoleArn: this.previewRoleArn,
+      driftRoleArn: this.driftRoleArn,
+    });
   }
 }

@@ -13,7 +13,7 @@ export function isDnsLabel(name: string): boolean {
   return DNS_LABEL.test(name) && name.length <= DNS_LABEL_MAX;
 }
 
-/** A plain git branch name, without wildcards (the agent's branch). */
+/** A plain git branch name, without wildcards (an OIDC subject, the agent's branch). */
 export const BRANCH = /^[A-Za-z0-9_./-]+$/;
 
 /** A GitHub repository, `owner/name`. */

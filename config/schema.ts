@@ -7,7 +7,7 @@
  * provider setting elsewhere would be silently ignored, which is worse than an error.
  */
 import type { FromSchema } from "json-schema-to-ts";
-import { DNS_LABEL, DNS_LABEL_MAX, GITHUB_ENVIRONMENT, GITHUB_REPOSITORY, IMAGE_DIGEST, S3_BUCKET } from "./patterns";
+import { BRANCH, DNS_LABEL, DNS_LABEL_MAX, GITHUB_ENVIRONMENT, GITHUB_REPOSITORY, IMAGE_DIGEST, S3_BUCKET } from "./patterns";
 
 /** Prefix of every key a stack file may hold. */
 export const NAMESPACE = "pulumi-gitops";
@@ -194,6 +194,11 @@ export const stackConfigSchema = {
           required: ["repository", "stateBucket", "applyPolicyArns"],
           properties: {
             repository: { type: "string", pattern: GITHUB_REPOSITORY.source, description: "GitHub repository owner/name" },
+            branch: {
+              type: "string",
+              pattern: BRANCH.source,
+              description: "Protected branch whose scheduled drift checks may read; absent = main",
+            },
             environment: {
               type: "string",
               pattern: GITHUB_ENVIRONMENT.source,

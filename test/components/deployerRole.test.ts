@@ -2,6 +2,7 @@ import { describe, it, beforeEach } from "node:test";
 import * as assert from "node:assert/strict";
 import {
   APPLY_ENVIRONMENT,
+  branchSubject,
   DeployerRole,
   DeployerRoleArgs,
   environmentSubject,
@@ -27,6 +28,8 @@ const trustOf = (r: Registered) => JSON.parse(r.inputs.assumeRolePolicy).Stateme
 
 describe("subjects and trust", () => {
   const subjects: { name: string; fn: () => string; want?: string; error?: RegExp }[] = [
+    { name: "drift branch", fn: () => branchSubject("acme/infra", "release/2026"), want: "repo:acme/infra:ref:refs/heads/release/2026" },
+    { name: "wildcard branch", fn: () => branchSubject("acme/infra", "*"), error: /without wildcards/ },
     { name: "apply environment", fn: () => environmentSubject("acme/infra", "prod"), want: "repo:acme/infra:environment:prod" },
     { name: "wildcard environment", fn: () => environmentSubject("acme/infra", "*"), error: /without wildcards/ },
     { name: "repository without owner", fn: () => environmentSubject("infra", "prod"), error: /owner\/name/ },
@@ -56,8 +59,8 @@ describe("subjects and trust", () => {
 });
 
 describe("DeployerRole", () => {
-  it("creates the OIDC provider and two roles: apply from the environment's jobs, read-only preview from PRs", async () => {
-    const d = new DeployerRole("ci", { ...base, environment: "prod", createOidcProvider: true });
+  it("creates the OIDC provider and three roles: apply from the environment's jobs, read-only preview from PRs and drift from the branch", async () => {
+    const d = new DeployerRole("ci", { ...base, environment: "prod", branch: "trunk", createOidcProvider: true });
     const providerArn = await valueOf(d.oidcProviderArn);
     await settle();
     const oidc = byName(resources, "ci-github-oidc").inputs;
@@ -65,26 +68,31 @@ describe("DeployerRole", () => {
     assert.deepEqual(oidc.clientIdLists, ["sts.amazonaws.com"]);
     const apply = trustOf(byName(resources, "ci-apply"));
     const preview = trustOf(byName(resources, "ci-preview"));
+    const drift = trustOf(byName(resources, "ci-drift"));
     assert.equal(apply.Principal.Federated, providerArn);
     assert.equal(apply.Condition.StringEquals["token.actions.githubusercontent.com:sub"], "repo:acme/infra:environment:prod");
     assert.equal(preview.Condition.StringEquals["token.actions.githubusercontent.com:sub"], "repo:acme/infra:pull_request");
-    for (const t of [apply, preview]) {
+    assert.equal(drift.Condition.StringEquals["token.actions.githubusercontent.com:sub"], "repo:acme/infra:ref:refs/heads/trunk");
+    for (const t of [apply, preview, drift]) {
       assert.equal(t.Condition.StringEquals["token.actions.githubusercontent.com:aud"], "sts.amazonaws.com");
       assert.equal(t.Condition.StringLike, undefined);
     }
     const attachments = ofType(resources, "aws:iam/rolePolicyAttachment:RolePolicyAttachment");
     const applyName = await valueOf(d.applyRole.name);
     const previewName = await valueOf(d.previewRole.name);
-    assert.deepEqual(
-      attachments.filter((a) => a.inputs.role === previewName).map((a) => a.inputs.policyArn),
-      [READ_ONLY_POLICY_ARN],
-    );
+    const driftName = await valueOf(d.driftRole.name);
+    for (const ro of [previewName, driftName])
+      assert.deepEqual(
+        attachments.filter((a) => a.inputs.role === ro).map((a) => a.inputs.policyArn),
+        [READ_ONLY_POLICY_ARN],
+      );
     assert.deepEqual(
       attachments.filter((a) => a.inputs.role === applyName).map((a) => a.inputs.policyArn),
       ["arn:aws:iam::aws:policy/PowerUserAccess"],
     );
     assert.match(await valueOf(d.applyRoleArn), /:role\/ci-apply/);
-    // ReadOnlyAccess reads every bucket; the preview role's own policy takes the state bucket's objects back.
+    // ReadOnlyAccess reads every bucket; the preview role's own policy takes the state bucket's objects
+    // back. The drift role keeps them: drift reads the state, and only reviewed code runs on the branch.
     const inline = ofType(resources, "aws:iam/rolePolicy:RolePolicy");
     assert.deepEqual(
       inline.map((p) => p.inputs.role),
@@ -108,12 +116,17 @@ describe("DeployerRole", () => {
       trustOf(byName(resources, "ci-apply")).Condition.StringEquals["token.actions.githubusercontent.com:sub"],
       "repo:acme/infra:environment:pulumi-gitops-apply",
     );
+    assert.equal(
+      trustOf(byName(resources, "ci-drift")).Condition.StringEquals["token.actions.githubusercontent.com:sub"],
+      "repo:acme/infra:ref:refs/heads/main",
+    );
   });
 
   const bad: { name: string; args: DeployerRoleArgs; error: RegExp }[] = [
     { name: "both OIDC options", args: { ...base, oidcProviderArn: existing, createOidcProvider: true }, error: /not both/ },
     { name: "neither OIDC option", args: { ...base }, error: /oidcProviderArn .* or createOidcProvider/ },
     { name: "no apply policy", args: { ...base, applyPolicyArns: [], createOidcProvider: true }, error: /at least one/ },
+    { name: "wildcard branch", args: { ...base, branch: "release/*", createOidcProvider: true }, error: /without wildcards/ },
     { name: "wildcard environment", args: { ...base, environment: "prod-*", createOidcProvider: true }, error: /without wildcards/ },
     {
       name: "state bucket given as a URL",

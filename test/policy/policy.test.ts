@@ -39,7 +39,7 @@ describe("every stack passes every policy", () => {
       assert.equal(ofType(resources, "kubernetes:core/v1:ResourceQuota").length, 1);
       if (stack !== "dev") {
         assert.equal(ofType(resources, "aws:s3/bucket:Bucket").length, 1);
-        assert.equal(ofType(resources, "aws:iam/role:Role").length, 2);
+        assert.equal(ofType(resources, "aws:iam/role:Role").length, 3);
       }
     });
 });
