@@ -75,11 +75,33 @@ describe("the shipped pipelines", () => {
     assert.deepEqual(jenkins.apply, github);
   });
 
+  it("run the same commands to check drift on a schedule in all three", () => {
+    const github = githubCommands(".github/workflows/drift.yml");
+    assert.deepEqual(github, ["npm ci --no-audit --no-fund", "npm run --silent ci:drift"]);
+    assert.deepEqual(gitlabCommands("drift"), github);
+    assert.deepEqual(jenkins.drift, github);
+  });
+
   it("have no other Jenkins stage, and name scripts package.json has", () => {
-    assert.deepEqual(Object.keys(jenkins), ["preview", "apply"]);
+    assert.deepEqual(Object.keys(jenkins), ["preview", "apply", "drift"]);
     const scripts = (JSON.parse(read("package.json")) as { scripts: Record<string, string> }).scripts;
     assert.match(scripts["ci:preview"], /node bin\/gitops preview --comment --status$/);
     assert.match(scripts["ci:apply"], /node bin\/gitops apply --status --comment$/);
+    // The report goes to the job summary on GitHub, to a file the other two keep as an artifact.
+    assert.match(scripts["ci:drift"], /node bin\/gitops drift --report "\$\{GITHUB_STEP_SUMMARY:-drift-report\.md\}"$/);
+  });
+
+  it("check drift only on a schedule of main, never applying then", () => {
+    const drift = parse(read(".github/workflows/drift.yml")) as Workflow;
+    assert.deepEqual(Object.keys(drift.on).sort(), ["schedule", "workflow_dispatch"]);
+    assert.deepEqual(drift.permissions, { contents: "read", "id-token": "write" });
+    const gitlab = parse(read(".gitlab-ci.yml")) as Record<string, { rules?: { if: string }[]; artifacts?: { paths: string[] } }>;
+    assert.deepEqual(gitlab.drift.rules, [{ if: '$CI_PIPELINE_SOURCE == "schedule" && $CI_COMMIT_BRANCH == "main"' }]);
+    assert.deepEqual(gitlab.drift.artifacts?.paths, ["drift-report.md"]);
+    for (const job of ["preview", "apply"]) assert.ok(!gitlab[job].rules!.some((r) => r.if.includes("schedule")), job);
+    const text = read("Jenkinsfile");
+    assert.match(text, /stage\('apply'\)\s*\{\s*when\s*\{[^}]*not \{ triggeredBy 'TimerTrigger' \}/);
+    assert.match(text, /stage\('drift'\)\s*\{\s*when\s*\{\s*branch 'main'\s*triggeredBy 'TimerTrigger'\s*\}/);
   });
 
   it("preview pull requests into main and apply pushes to main, one apply at a time", () => {
