@@ -10,6 +10,7 @@ bash provision/moto.sh >/dev/null
 bash provision/gitea.sh >/dev/null
 bash provision/act.sh >/dev/null
 bash provision/gitlab-ci-local.sh >/dev/null
+bash provision/chromium.sh >/dev/null
 npx tsc --noEmit
 npm run --silent lint
 mapfile -t files < <(find test -name '*.test.ts' | sort)

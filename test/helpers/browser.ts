@@ -15,7 +15,7 @@ export const ARTEFACTS = path.join(PROJECT, "test-results");
 export async function launchChromium(t: TestContext): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM))
     throw new Error(
-      `the dashboard's browser tests need Debian's chromium at ${CHROMIUM}, which is not installed: run \`apt-get install -y chromium\` as root (.ci/run does it in CI)`,
+      `the dashboard's browser tests need Debian's chromium at ${CHROMIUM}, which is not installed: run \`apt-get install -y chromium\` as root (provision/chromium.sh, which npm test runs, does it when run as root)`,
     );
   const browser = await chromium.launch({ executablePath: CHROMIUM });
   t.after(() => browser.close());
