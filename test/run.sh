@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: provisions the engine, the test cluster, moto, Gitea, act and
-# gitlab-ci-local (no-ops when the cache is warm), typechecks, lints (ESLint, Prettier), then runs
-# every test/**/*.test.ts with node's test runner, two files at a time.
+# The whole test suite: provisions the engine, the test cluster, moto, Gitea, act, gitlab-ci-local
+# and chromium (no-ops when ready), typechecks, lints (ESLint, Prettier), then runs every
+# test/**/*.test.ts with node's test runner, two files at a time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash provision/pulumi-engine.sh >/dev/null
