@@ -23,6 +23,19 @@ export const rulesSchema = {
       uniqueItems: true,
       description: "Environment order for apply; stacks not listed follow, alphabetically",
     },
+    review: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        required: {
+          type: "array",
+          items: { type: "string", minLength: 1 },
+          uniqueItems: true,
+          description:
+            "Stacks apply deploys only as a pull request's preview showed them (same inputs, state and changes), or `*` for every stack. Default: every stack after the first in `order`",
+        },
+      },
+    },
     paths: {
       type: "object",
       additionalProperties: false,
@@ -58,11 +71,14 @@ type Paths = NonNullable<RulesFile["paths"]>;
 export type PathRule = NonNullable<Paths["rules"]>[number];
 /** The rules in force: the file's keys over {@link DEFAULT_RULES}, `paths` flattened. */
 export type Rules = Required<Omit<RulesFile, "paths">> & Required<Paths>;
+/** stacks/gitops.yaml's `review`: without `required`, every stack after the first in the apply order. */
+export type ReviewRules = Rules["review"];
 
 export const DEFAULT_RULES: Rules = {
   protectedBranch: "main",
   remote: "origin",
   order: ["dev", "staging", "prod"],
+  review: {},
   program: ["index.ts", "program.ts", "components/**", "config/**", "Pulumi.yaml", "package.json", "package-lock.json", "tsconfig.json"],
   ignore: ["**/*.md"],
   rules: [],

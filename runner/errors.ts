@@ -134,3 +134,36 @@ export class ConfigFileError extends GitopsError {
     this.name = "ConfigFileError";
   }
 }
+
+/** What apply would deploy to a stack is not what a reviewed preview showed (or none was reviewed). */
+export interface UnreviewedStack {
+  stack: string;
+  /** The fingerprint of what apply would deploy now: `apply --accept <id>` deploys exactly that. */
+  id: string;
+  /** The reviewed preview compared with (its commit), when one was found. */
+  reviewed?: string;
+  /** What differs from it, one item each; empty when no review was found. */
+  differences: string[];
+}
+
+/**
+ * Apply refuses stacks whose reviewed preview does not match what it would deploy now: exit 3,
+ * before anything is deployed. The way forward names each fingerprint to accept.
+ */
+export class UnreviewedChangeError extends RefusedError {
+  constructor(
+    readonly stacks: UnreviewedStack[],
+    protectedBranch: string,
+  ) {
+    const lines = stacks.map((s) =>
+      s.reviewed
+        ? `${s.stack}: what it would deploy now (fingerprint ${s.id}) is not what the preview reviewed at ${s.reviewed.slice(0, 7)} showed:\n${s.differences.map((d) => `    - ${d}`).join("\n")}`
+        : `${s.stack}: no reviewed preview has these inputs (fingerprint ${s.id}): no pull request's preview showed what it would deploy now`,
+    );
+    super(
+      `refusing to deploy what no one reviewed; nothing was deployed:\n  ${lines.join("\n  ")}`,
+      `look at what would be deployed now (\`gitops preview --stack <stack>\` on ${protectedBranch} shows it and the same fingerprint, or this apply's --report/--json), then deploy exactly that with ${stacks.map((s) => `--accept ${s.id}`).join(" ")}, recorded on the stack; or fix it through a pull request whose preview is reviewed`,
+    );
+    this.name = "UnreviewedChangeError";
+  }
+}

@@ -4,6 +4,7 @@ import { affectedStacks, programFiles } from "../services/changes";
 import { openStack, runOperation, type StackResult } from "../services/workspace";
 import { GitopsError, stopIfAborted } from "../errors";
 import * as git from "../services/git";
+import { engineVersions, makeFingerprint, plannedChanges, recordReview, stackInputs, stateVersion } from "../services/reviews";
 import { missingSalt } from "../services/stackFiles";
 import { checkStackFiles, discoverStacks, selectStacks } from "../services/stacks";
 
@@ -63,6 +64,17 @@ export async function pool<T, R>(items: T[], limit: number, work: (item: T) => P
   return out;
 }
 
+/**
+ * Whether this preview is a review: a pull request's, of a commit the protected branch does not
+ * contain yet. A preview of what is already merged reviews nothing (it shows the fingerprint that
+ * `apply --accept` names).
+ */
+async function reviewable(ctx: Context, commit: string, dirty: string[]): Promise<boolean> {
+  if (dirty.length) return false;
+  const tip = await git.mainTip(ctx.repo, ctx.rules);
+  return !tip || !(await git.isAncestor(ctx.repo, commit, tip));
+}
+
 export async function preview(ctx: Context, o: PreviewOptions): Promise<PreviewOutcome> {
   const commit = await git.headCommit(ctx.repo);
   const dirty = await git.dirtyPaths(ctx.repo);
@@ -72,13 +84,33 @@ export async function preview(ctx: Context, o: PreviewOptions): Promise<PreviewO
   const all = discoverStacks(ctx.repo, ctx.rules);
   const targets = await chooseStacks(ctx, o, all);
   checkStackFiles(ctx.repo, targets);
+  const program = await programFiles(ctx.repo, commit);
+  const review = await reviewable(ctx, commit, dirty);
   const results = await pool(targets, o.parallel, async (name) => {
     const log = ctx.log.child(name);
     stopIfAborted(o.signal, `before ${name} was previewed`);
     log.info("previewing");
     const stack = await openStack(ctx.engine, ctx.repo, name, true);
     stopIfAborted(o.signal, `before ${name} was previewed`);
+    const state = await stateVersion(stack);
     const result = await runOperation(stack, "preview", { log, commit, signal: o.signal });
+    // What was previewed is fingerprinted only when it is what git holds: a dirty tree ran files no commit has.
+    if (result.status === "succeeded" && !dirty.length) {
+      const inputs = await stackInputs(ctx.repo, commit, name, all, ctx.rules, program);
+      const engine = engineVersions(stack, ctx.engine);
+      const changes = plannedChanges(result);
+      result.fingerprint = makeFingerprint({
+        stack: name,
+        commit,
+        time: ctx.now().toISOString(),
+        inputs,
+        engine,
+        state: state.state,
+        changes,
+      });
+      log.info(`fingerprint ${result.fingerprint.id}${review ? ", recorded as reviewed" : ""}`);
+      if (review) await recordReview(stack, result.fingerprint);
+    }
     const lacking = missingSalt(ctx.repo, name);
     if (lacking) result.diagnostics.push({ severity: "warning", message: lacking });
     return result;

@@ -72,12 +72,28 @@ export function previewComment(p: Pick<PreviewPosting, "marker" | "maxChars" | "
     const none = out.unaffected.length ? ` (${out.unaffected.join(", ")})` : "";
     return `${head}## Pulumi preview at \`${out.commit.slice(0, 7)}\`\n\nThis push affects no stack${none}: nothing to preview, nothing to apply on merge.\n`;
   }
+  const tail = fingerprintsComment(out.results, p.maxChars / 4);
   const report = renderMarkdown(
     out.results,
     { title: "Pulumi preview", commit: out.commit, unaffected: out.unaffected, fullReportUrl: p.fullReportUrl },
-    p.maxChars - head.length,
+    p.maxChars - head.length - tail.length,
   );
-  return head + report;
+  return head + report + tail;
+}
+
+/** Starts the hidden line with each previewed stack's fingerprint (see reviews.ts). */
+export const FINGERPRINTS_MARKER = "<!-- pulumi-gitops fingerprints: ";
+
+/**
+ * The stacks' fingerprints, hidden, as one line of JSON for machines: whole when they fit in
+ * `room` characters, else each one's id and inputs' digest. No `>` can close the comment early.
+ */
+export function fingerprintsComment(results: StackResult[], room: number): string {
+  const prints = results.flatMap((r) => r.fingerprint ?? []);
+  if (!prints.length) return "";
+  const line = (v: unknown) => `\n${FINGERPRINTS_MARKER}${JSON.stringify(v).replace(/>/g, "\\u003e")} -->\n`;
+  const whole = line(prints);
+  return whole.length <= room ? whole : line(prints.map(({ stack, id, inputsDigest, commit }) => ({ stack, id, inputsDigest, commit })));
 }
 
 const stackList = (rs: StackResult[]) => rs.map((r) => r.stack).join(", ");

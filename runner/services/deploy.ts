@@ -26,6 +26,8 @@ export interface DeployOptions {
   signal?: AbortSignal;
   /** Stops the running engine operation gracefully (default: `signal`): the agent lets it run on for a while after its stop. */
   cancel?: AbortSignal;
+  /** A last check of the stack, made with the check against what runs (after any wait for the lock); it throws to refuse. */
+  beforeUpdate?: (stack: Stack) => Promise<void>;
 }
 
 export interface DeployOutcome {
@@ -100,6 +102,7 @@ export async function deploy(
       log.info(`${command} ${commit.slice(0, 7)}`);
       result = await waitingForLock(ctx, stack, opts, async () => {
         if (!opts.older && !opts.force) await requireNewer(ctx, stack, commit);
+        await opts.beforeUpdate?.(stack);
         stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
         return runOperation(stack, "update", { log, commit, message, signal: opts.cancel ?? opts.signal });
       });

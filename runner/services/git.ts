@@ -128,6 +128,17 @@ export async function filesAt(dir: string, commit: string): Promise<string[]> {
   return out.split("\0").filter(Boolean);
 }
 
+/** Every file of `commit`'s tree with its blob id: the content's own hash, as git keeps it. */
+export async function blobsAt(dir: string, commit: string): Promise<Map<string, string>> {
+  const out = await git(dir).raw(["ls-tree", "-r", "-z", commit]);
+  const blobs = new Map<string, string>();
+  for (const line of out.split("\0")) {
+    const m = /^\d+ blob ([0-9a-f]+)\t(.+)$/s.exec(line);
+    if (m) blobs.set(m[2], m[1]);
+  }
+  return blobs;
+}
+
 /** The text of `file` as `commit` has it. */
 export async function fileAt(dir: string, commit: string, file: string): Promise<string> {
   return git(dir).raw(["show", `${commit}:${file}`]);

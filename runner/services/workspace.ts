@@ -13,6 +13,7 @@ import { realTargets, stackFileName } from "../../config";
 import { CliError, engineError, stackExists } from "./engineErrors";
 import { GitopsError, StackLockedError, StackMissingError, usageError } from "../errors";
 import type { Logger } from "../log";
+import type { Fingerprint } from "./reviews";
 
 /** Where the engine is and how it is configured; resolved once at the entry point. */
 export interface EngineSettings {
@@ -84,6 +85,8 @@ export interface StackResult {
    * this one: a pending create may have made a real resource the state does not know.
    */
   pendingCleared?: string[];
+  /** A preview's fingerprint of what it showed (see reviews.ts); apply's of what it deploys. */
+  fingerprint?: Fingerprint;
   durationMs: number;
 }
 

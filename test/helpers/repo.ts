@@ -61,16 +61,24 @@ function linkDependencies(dir: string): void {
 }
 
 /**
+ * The scenarios' rule unless a test is about reviewed previews: apply needs none (by default it
+ * needs one for every stack after the first, and most scenarios deploy staging without a pull request).
+ */
+export const NO_REVIEW = "review:\n  required: []\n";
+
+/**
  * A repository on `main` holding this project (program, lockfile, .gitignore, README…) with one
  * offline stack file per name in `stacks` instead of the project's own, pushed to a bare `origin`.
+ * Its stacks/gitops.yaml is {@link NO_REVIEW}, or none (the defaults) with `reviews`.
  */
-export function createRepo(stacks: string[] = ["dev", "staging", "prod"]): TestRepo {
+export function createRepo(stacks: string[] = ["dev", "staging", "prod"], o: { reviews?: boolean } = {}): TestRepo {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-test-"));
   const dir = path.join(root, "work");
   const origin = path.join(root, "origin.git");
   fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
   copyProject(dir);
   for (const s of stacks) fs.writeFileSync(path.join(dir, "stacks", `Pulumi.${s}.yaml`), renderStackYaml(s));
+  if (!o.reviews) fs.writeFileSync(path.join(dir, "stacks", "gitops.yaml"), NO_REVIEW);
   return initRepo(root, dir, origin);
 }
 
@@ -146,7 +154,7 @@ export function createFileRepo(content = "hello"): TestRepo {
     {
       "Pulumi.yaml": "name: drift-fixture\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nstackConfigDir: stacks\n",
       "index.ts": fs.readFileSync(path.join(PROJECT, "test", "fixtures", "file-program", "index.ts"), "utf8"),
-      "stacks/gitops.yaml": `paths:\n  program: [${FILE_PROGRAM.join(", ")}]\n`,
+      "stacks/gitops.yaml": `paths:\n  program: [${FILE_PROGRAM.join(", ")}]\n${NO_REVIEW}`,
     },
     { dev: fileStackYaml(content) },
   );
@@ -175,7 +183,7 @@ export function createCounterRepo(stacks: Record<string, CounterConfig>): TestRe
     {
       "Pulumi.yaml": "name: counter-app\nruntime:\n  name: nodejs\n  options:\n    typescript: true\nstackConfigDir: stacks\n",
       "index.ts": fs.readFileSync(path.join(PROJECT, "test", "fixtures", "counter-app", "index.ts"), "utf8"),
-      "stacks/gitops.yaml": `paths:\n  program: [${FILE_PROGRAM.join(", ")}]\n`,
+      "stacks/gitops.yaml": `paths:\n  program: [${FILE_PROGRAM.join(", ")}]\n${NO_REVIEW}`,
     },
     Object.fromEntries(Object.entries(stacks).map(([s, c]) => [s, counterStackYaml(c)])),
   );

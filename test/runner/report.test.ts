@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { emptyCounts, type ResourceChange, type StackResult } from "../../runner/services/workspace";
 import { renderMarkdown } from "../../runner/services/report";
+import { makeFingerprint } from "../../runner/services/reviews";
+import { FINGERPRINTS_MARKER, previewComment } from "../../runner/forge/publish";
 
 function result(stack: string, over: Partial<StackResult> = {}): StackResult {
   return { stack, operation: "preview", status: "succeeded", counts: emptyCounts(), changes: [], diagnostics: [], durationMs: 1, ...over };
@@ -79,4 +81,37 @@ test("an error cannot close its code fence, and names from programs cannot injec
   assert.match(outside, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
   assert.match(outside, /\| a\\\|b&lt;i&gt; \| update \|/, "the property path keeps its table cell");
   assert.match(outside, /see \\\[here\\\]\(https:\/\/evil\.example\) &lt;a href=x&gt;/, "no link, no tag in a warning");
+});
+
+test("a preview's comment carries each stack's fingerprint as hidden JSON, which nothing in it can close, within the budget", () => {
+  const urn = "urn:pulumi:dev::p::kubernetes:core/v1:ConfigMap::x--><b>y</b>";
+  const fingerprint = makeFingerprint({
+    stack: "dev",
+    commit: "a".repeat(40),
+    time: "2026-11-29T00:00:00.000Z",
+    inputs: { "stacks/Pulumi.dev.yaml": "b".repeat(40), "index.ts": "c".repeat(40) },
+    engine: { pulumi: "3.248.0", plugins: ["resource-kubernetes-v4.24.1"] },
+    state: { version: 2 },
+    changes: [{ urn, op: "update", paths: ["data.key"] }],
+  });
+  const out = {
+    commit: "a".repeat(40),
+    unaffected: [],
+    results: [result("dev", { counts: { ...emptyCounts(), update: 1 }, changes: [change("x")], fingerprint })],
+  };
+  const body = previewComment({ marker: "<!-- m -->", maxChars: 60_000 }, out);
+  const hidden = body.split("\n").filter((l) => l.startsWith(FINGERPRINTS_MARKER));
+  assert.equal(hidden.length, 1, body);
+  assert.ok(hidden[0].endsWith(" -->"));
+  const json = hidden[0].slice(FINGERPRINTS_MARKER.length, -" -->".length);
+  assert.doesNotMatch(json, /-->|>/, "no `>` inside the comment");
+  assert.deepEqual(JSON.parse(json), [fingerprint]);
+
+  // A small budget keeps the report and names each fingerprint by id and digest only.
+  const small = previewComment({ marker: "<!-- m -->", maxChars: 1_600 }, out);
+  assert.ok(small.length <= 1_600, `${small.length}`);
+  const line = small.split("\n").find((l) => l.startsWith(FINGERPRINTS_MARKER))!;
+  assert.deepEqual(JSON.parse(line.slice(FINGERPRINTS_MARKER.length, -" -->".length)), [
+    { stack: "dev", id: fingerprint.id, inputsDigest: fingerprint.inputsDigest, commit: fingerprint.commit },
+  ]);
 });
