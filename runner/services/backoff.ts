@@ -1,8 +1,7 @@
 /**
  * The one backoff schedule of the runner: the lock wait and the agent's retries of a failed commit
  * and fetch. A function, not a retry library: the agent's retry is a schedule between syncs (reset
- * by a new commit, shown in /status), not a loop around one call, and p-retry, which honours an
- * AbortSignal, is ESM-only and needs Node 22.
+ * by a new commit, shown in /status), not a loop around one call.
  */
 
 /** The wait before attempt `attempt + 1`: base, 2×base, 4×base ... up to cap. */
