@@ -28,6 +28,9 @@ function sameFile(a: string, b: string): boolean {
 /**
  * Gives checkout `dir` the dependencies its lockfile names: a link to `reuse`'s node_modules when
  * the two lockfiles are identical, else `npm ci` (which `signal` stops). Returns whether it reused them.
+ * Not the workspace's own `install()` (`pulumi install --no-plugins`): the Node.js language host
+ * runs `npm install` for it, which resolves anew where package.json and the lockfile disagree and
+ * may rewrite the commit's lockfile, and it cannot be stopped by `signal`.
  */
 export async function installDependencies(log: Logger, dir: string, reuse: string, signal?: AbortSignal): Promise<boolean> {
   const lock = "package-lock.json";
