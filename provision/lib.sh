@@ -1,4 +1,4 @@
-# Shared by the provisioning scripts (pulumi-engine.sh, test-cluster.sh, moto.sh, gitea.sh, act.sh); sourced, never run.
+# Shared by the provisioning scripts (node.sh, pulumi-engine.sh, test-cluster.sh, moto.sh, gitea.sh, act.sh); sourced, never run.
 # The caller sets `tag` (the log prefix) before sourcing.
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
