@@ -53,6 +53,16 @@ describe("gitops preview", () => {
     assert.ok(result.stacks.every((s: { status: string }) => s.status === "succeeded"));
   });
 
+  it("runs the program without type-checking it: a type error alone does not fail a preview (tsc in npm test does)", async () => {
+    repo.git("checkout", "-q", "main");
+    repo.git("checkout", "-q", "-b", "type-error");
+    repo.write("program.ts", repo.read("program.ts") + '\nexport const typeOnly: number = "only the type is wrong" as string;\n');
+    repo.commit("a type error that runs");
+    const r = await gitops(repo.dir, "preview", "--stack", "dev", "--json", "-");
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).stacks[0].status, "succeeded");
+  });
+
   it("previews nothing when only docs change", async () => {
     repo.git("checkout", "-q", "main");
     repo.git("checkout", "-q", "-b", "docs");
