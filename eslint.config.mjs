@@ -4,7 +4,7 @@ import tseslint from "typescript-eslint";
 import prettier from "eslint-config-prettier";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "rendered/", ".pulumi-gitops/", "target/"] },
+  { ignores: ["node_modules/", "rendered/", ".pulumi-gitops/", "target/", "dist/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,

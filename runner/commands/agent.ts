@@ -4,10 +4,9 @@ import * as path from "node:path";
 import { createHash } from "node:crypto";
 import type { Server } from "node:http";
 import type { CommandModule } from "yargs";
+import type { AgentOptions } from "../agent/agent";
 import { AGENT_DEFAULTS, AGENT_FLAGS, AGENT_PORT } from "../../config/agentFlags";
 import { durationMs } from "../../config/duration";
-import { Agent, type AgentOptions } from "../agent/agent";
-import { startServer } from "../agent/server";
 import { gitTimeoutMs, type GlobalOptions } from "../services/context";
 import { GitopsError, refused, usageError } from "../errors";
 import { createLogger } from "../log";
@@ -184,6 +183,7 @@ export const agentCommand: CommandModule<GlobalOptions, Args> = {
         "Follow a local repository and undo drift",
       ) as never,
   handler: async (a) => {
+    const [{ Agent }, { startServer }] = await Promise.all([import("../agent/agent"), import("../agent/server")]);
     const env = process.env;
     const options = agentOptions(a, env);
     requirePersistentState(a, env);

@@ -1,13 +1,9 @@
 import type { CommandModule } from "yargs";
-import { apply } from "../flows/apply";
-import { createContext, type GlobalOptions } from "../services/context";
+import type { GlobalOptions } from "../services/context";
 import { ExitCode } from "../errors";
-import { summaryLine } from "../services/report";
-import { applyPosting, publishApply } from "../forge/publish";
 import { withApplyForge, type ApplyForgeArgs } from "../forge/target";
 import { abortOnSignals } from "./interrupt";
 import { withLockTimeout, withOutputs, withStacks } from "./options";
-import { printFailures, writeOutputs } from "./output";
 
 interface Args extends GlobalOptions, ApplyForgeArgs {
   stack?: string[];
@@ -38,6 +34,14 @@ export const applyCommand: CommandModule<GlobalOptions, Args> = {
       .example("$0 apply --accept 3f2a9c1e5b7d0a42", "Deploy a stack whose fingerprint you looked at (a refusal names it)")
       .example("$0 apply --stack dev --lock-timeout 120", "Deploy dev, waiting up to 2 minutes for another runner") as never,
   handler: async (a) => {
+    const [{ createContext }, { apply }, { summaryLine }, { applyPosting, publishApply }, { printFailures, writeOutputs }] =
+      await Promise.all([
+        import("../services/context"),
+        import("../flows/apply"),
+        import("../services/report"),
+        import("../forge/publish"),
+        import("./output"),
+      ]);
     const ctx = await createContext(a, process.env, process.cwd());
     const posting = applyPosting(a, process.env, ctx.repo);
     const signal = abortOnSignals(ctx.log, "the stack's state stays consistent");

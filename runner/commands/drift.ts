@@ -1,12 +1,8 @@
 import type { CommandModule } from "yargs";
-import { createContext, type GlobalOptions } from "../services/context";
-import { drift } from "../flows/drift";
-import { hasChanges } from "../services/workspace";
+import type { GlobalOptions } from "../services/context";
 import { ExitCode } from "../errors";
-import { summaryLine } from "../services/report";
 import { withOutputs, withStacks } from "./options";
 import { abortOnSignals } from "./interrupt";
-import { printFailures, writeOutputs } from "./output";
 
 interface Args extends GlobalOptions {
   stack?: string[];
@@ -34,6 +30,13 @@ export const driftCommand: CommandModule<GlobalOptions, Args> = {
       .example("$0 drift --stack prod --json drift.json --report drift.md", "Check prod and write the full result and a Markdown report")
       .example("$0 drift --stack prod --remediate", "On main: restore prod to the commit it last deployed") as never,
   handler: async (a) => {
+    const [{ createContext }, { drift }, { hasChanges }, { summaryLine }, { printFailures, writeOutputs }] = await Promise.all([
+      import("../services/context"),
+      import("../flows/drift"),
+      import("../services/workspace"),
+      import("../services/report"),
+      import("./output"),
+    ]);
     const ctx = await createContext(a, process.env, process.cwd());
     const signal = abortOnSignals(ctx.log, "the stacks' state stays consistent");
     const out = await drift(ctx, { stacks: a.stack, remediate: a.remediate, signal });

@@ -1,6 +1,5 @@
 import type { CommandModule } from "yargs";
-import { createContext, type GlobalOptions } from "../services/context";
-import { initStack } from "../services/stackFiles";
+import type { GlobalOptions } from "../services/context";
 
 interface Args extends GlobalOptions {
   name: string;
@@ -18,6 +17,7 @@ export const initStackCommand: CommandModule<GlobalOptions, Args> = {
         "Then `gitops pulumi -- config set --secret --path --stack staging 'pulumi-gitops:app.env.API_TOKEN' ...` and commit the file",
       ) as never,
   handler: async (a) => {
+    const [{ createContext }, { initStack }] = await Promise.all([import("../services/context"), import("../services/stackFiles")]);
     const ctx = await createContext(a, process.env, process.cwd());
     const out = await initStack(ctx, a.name);
     ctx.log.info(

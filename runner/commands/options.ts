@@ -1,6 +1,8 @@
 /** Option builders shared by several commands, composed into each command's builder. */
 import type { Argv, Options } from "yargs";
-import { checkOutputPath } from "./output";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { usageError } from "../errors";
 
 /**
  * A yargs `coerce` for an option that takes a whole number of at least `min`: anything else is a
@@ -57,3 +59,32 @@ export const lockTimeoutOption = (seconds: number): Options =>
   });
 
 export const withLockTimeout = <T>(y: Argv<T>) => y.option("lock-timeout", lockTimeoutOption(0));
+
+/**
+ * Refuses an output file that cannot be written, before any work: a report that fails to be written
+ * after an apply would turn the pipeline red after the infrastructure changed.
+ */
+export function checkOutputPath(option: string, file: string | undefined): void {
+  if (file === undefined || (option === "json" && file === "-")) return;
+  const target = path.resolve(file);
+  const dir = path.dirname(target);
+  const isDir = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory();
+  if (!isDir(dir))
+    throw usageError(
+      `--${option} ${file}: the directory ${dir} does not exist`,
+      `create it first (mkdir -p ${dir}), or write the ${option} file elsewhere`,
+    );
+  if (isDir(target))
+    throw usageError(
+      `--${option} ${file} is a directory`,
+      `name a file, e.g. --${option} ${path.join(file, option === "json" ? "result.json" : "report.md")}`,
+    );
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch {
+    throw usageError(
+      `--${option} ${file}: the directory ${dir} is not writable`,
+      `write the ${option} file to a directory you can write to`,
+    );
+  }
+}

@@ -1,38 +1,7 @@
 /** Writing results where the user asked: files for reports, stdout for JSON with '-'. */
 import * as fs from "node:fs";
-import * as path from "node:path";
 import type { StackResult } from "../services/workspace";
-import { usageError } from "../errors";
 import { renderJson, renderMarkdown, type ReportContext } from "../services/report";
-
-/**
- * Refuses an output file that cannot be written, before any work: a report that fails to be written
- * after an apply would turn the pipeline red after the infrastructure changed.
- */
-export function checkOutputPath(option: string, file: string | undefined): void {
-  if (file === undefined || (option === "json" && file === "-")) return;
-  const target = path.resolve(file);
-  const dir = path.dirname(target);
-  const isDir = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory();
-  if (!isDir(dir))
-    throw usageError(
-      `--${option} ${file}: the directory ${dir} does not exist`,
-      `create it first (mkdir -p ${dir}), or write the ${option} file elsewhere`,
-    );
-  if (isDir(target))
-    throw usageError(
-      `--${option} ${file} is a directory`,
-      `name a file, e.g. --${option} ${path.join(file, option === "json" ? "result.json" : "report.md")}`,
-    );
-  try {
-    fs.accessSync(dir, fs.constants.W_OK);
-  } catch {
-    throw usageError(
-      `--${option} ${file}: the directory ${dir} is not writable`,
-      `write the ${option} file to a directory you can write to`,
-    );
-  }
-}
 
 export function writeOutputs(results: StackResult[], ctx: ReportContext, o: { json?: string; report?: string }): void {
   const jsonFile = o.json && o.json !== "-" ? o.json : undefined;

@@ -1,14 +1,9 @@
 import type { CommandModule } from "yargs";
-import { createContext, type GlobalOptions } from "../services/context";
-import { hasChanges } from "../services/workspace";
+import type { GlobalOptions } from "../services/context";
 import { ExitCode } from "../errors";
-import { preview } from "../flows/preview";
-import { summaryLine } from "../services/report";
-import { previewPosting, publishPreview, publishPreviewError } from "../forge/publish";
 import { withPreviewForge, type PreviewForgeArgs } from "../forge/target";
 import { abortOnSignals } from "./interrupt";
 import { wholeNumberOption, withOutputs, withStacks } from "./options";
-import { printFailures, writeOutputs } from "./output";
 
 interface Args extends GlobalOptions, PreviewForgeArgs {
   base?: string;
@@ -44,6 +39,21 @@ export const previewCommand: CommandModule<GlobalOptions, Args> = {
       )
       .example("$0 preview --stack staging --detailed-exitcode", "Preview one stack; exit 2 if it would change") as never,
   handler: async (a) => {
+    const [
+      { createContext },
+      { preview },
+      { hasChanges },
+      { summaryLine },
+      { previewPosting, publishPreview, publishPreviewError },
+      { printFailures, writeOutputs },
+    ] = await Promise.all([
+      import("../services/context"),
+      import("../flows/preview"),
+      import("../services/workspace"),
+      import("../services/report"),
+      import("../forge/publish"),
+      import("./output"),
+    ]);
     const ctx = await createContext(a, process.env, process.cwd());
     const posting = previewPosting(a, process.env, ctx.repo);
     const signal = abortOnSignals(ctx.log, "nothing is changed by a preview");

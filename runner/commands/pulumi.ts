@@ -1,6 +1,5 @@
 import type { CommandModule } from "yargs";
-import { createContext, type GlobalOptions } from "../services/context";
-import { runPulumi } from "../services/stackFiles";
+import type { GlobalOptions } from "../services/context";
 
 interface Args extends GlobalOptions {
   "--"?: (string | number)[];
@@ -18,6 +17,7 @@ export const pulumiCommand: CommandModule<GlobalOptions, Args> = {
         "A secret in the stack's file, to commit",
       ) as never,
   handler: async (a) => {
+    const [{ createContext }, { runPulumi }] = await Promise.all([import("../services/context"), import("../services/stackFiles")]);
     const ctx = await createContext(a, process.env, process.cwd());
     process.exitCode = await runPulumi(ctx, (a["--"] ?? []).map(String), process.env);
   },

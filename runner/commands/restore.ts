@@ -1,6 +1,5 @@
 import type { CommandModule } from "yargs";
-import { createContext, type GlobalOptions } from "../services/context";
-import { restore } from "../services/stackFiles";
+import type { GlobalOptions } from "../services/context";
 
 interface Args extends GlobalOptions {
   stack: string;
@@ -20,6 +19,7 @@ export const restoreCommand: CommandModule<GlobalOptions, Args> = {
       })
       .example("$0 restore --stack dev", "Import dev's newest backup; the next apply deploys what changed since its commit") as never,
   handler: async (a) => {
+    const [{ createContext }, { restore }] = await Promise.all([import("../services/context"), import("../services/stackFiles")]);
     const ctx = await createContext(a, process.env, process.cwd());
     const out = await restore(ctx, a.stack, a.file);
     ctx.log.info(

@@ -1,12 +1,9 @@
 import * as readline from "node:readline/promises";
 import type { CommandModule } from "yargs";
-import { createContext, type GlobalOptions } from "../services/context";
+import type { GlobalOptions } from "../services/context";
 import { ExitCode, refused } from "../errors";
-import { rollback } from "../flows/rollback";
-import { summaryLine } from "../services/report";
 import { abortOnSignals } from "./interrupt";
 import { withLockTimeout, withOutputs } from "./options";
-import { printFailures, writeOutputs } from "./output";
 
 interface Args extends GlobalOptions {
   stack: string;
@@ -44,6 +41,12 @@ export const rollbackCommand: CommandModule<GlobalOptions, Args> = {
       .example("$0 rollback --stack prod --to previous", "Preview, confirm, deploy the commit prod ran before, and pin prod to it")
       .example("$0 rollback --stack staging --to v1.4.0 --yes", "Roll staging back to a tag without asking") as never,
   handler: async (a) => {
+    const [{ createContext }, { rollback }, { summaryLine }, { printFailures, writeOutputs }] = await Promise.all([
+      import("../services/context"),
+      import("../flows/rollback"),
+      import("../services/report"),
+      import("./output"),
+    ]);
     const ctx = await createContext(a, process.env, process.cwd());
     const signal = abortOnSignals(ctx.log, "the temporary checkout is removed");
     const confirm = async () => {

@@ -1,7 +1,6 @@
 import type { CommandModule } from "yargs";
-import { createContext, type GlobalOptions } from "../services/context";
+import type { GlobalOptions } from "../services/context";
 import { holderId } from "../errors";
-import { unlock } from "../services/locks";
 
 interface Args extends GlobalOptions {
   stack: string;
@@ -26,6 +25,7 @@ export const unlockCommand: CommandModule<GlobalOptions, Args> = {
         "Clear it once you made sure that process 4242 on ci-runner-7 is gone",
       ) as never,
   handler: async (a) => {
+    const [{ createContext }, { unlock }] = await Promise.all([import("../services/context"), import("../services/locks")]);
     const ctx = await createContext(a, process.env, process.cwd());
     const cleared = await unlock(ctx, a.stack, a.gone ?? []);
     ctx.log.info(

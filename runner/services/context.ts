@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { durationMs } from "../../config/duration";
-import { DEMO_PASSPHRASE, type EngineSettings } from "./workspace";
+import type { EngineSettings } from "./workspace";
 import { usageError } from "../errors";
 import { DEFAULT_NETWORK_TIMEOUT, repoRoot } from "./git";
 import { createLogger, type Logger } from "../log";
@@ -47,10 +47,19 @@ export function gitTimeoutMs(env: NodeJS.ProcessEnv): number {
   return ms;
 }
 
-export { DEMO_PASSPHRASE } from "./workspace";
+/** Only for render-mode stacks on the embedded local default; the README says it is for demos only. */
+export const DEMO_PASSPHRASE = "pulumi-gitops-demo";
 
-/** This runner's installation, which holds the engine pins in tools/ (the repo it works on may not). */
-export const INSTALL_DIR = path.resolve(__dirname, "..", "..");
+/**
+ * This runner's installation, which holds the engine pins in tools/ (the repo it works on may not):
+ * the directory of its package.json, above the sources or above their compiled copy in dist/.
+ */
+export const INSTALL_DIR = ((): string => {
+  for (let d = __dirname; ; d = path.dirname(d)) {
+    if (fs.existsSync(path.join(d, "package.json"))) return d;
+    if (path.dirname(d) === d) throw new Error(`no package.json above ${__dirname}`);
+  }
+})();
 
 /** The CLI version provision/pulumi-engine.sh provisions, read from the same pin. */
 export function pinnedCliVersion(installDir = INSTALL_DIR): string {

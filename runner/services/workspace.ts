@@ -12,6 +12,7 @@ import { LocalWorkspace, PulumiCommand, type EngineEvent, type OpType, type Stac
 import { realTargets, stackFileName } from "../../config";
 import { CliError, engineError, stackExists } from "./engineErrors";
 import { GitopsError, StackLockedError, StackMissingError, usageError } from "../errors";
+import { DEMO_PASSPHRASE } from "./context";
 import type { Logger } from "../log";
 import type { Fingerprint } from "./reviews";
 
@@ -141,9 +142,6 @@ export function engineEnv(s: EngineSettings): Record<string, string> {
   else if (s.passphraseFile !== undefined) env.PULUMI_CONFIG_PASSPHRASE_FILE = s.passphraseFile;
   return env;
 }
-
-/** Only for render-mode stacks on the embedded local default; the README says it is for demos only. */
-export const DEMO_PASSPHRASE = "pulumi-gitops-demo";
 
 /** The demo passphrase protects nothing: a stack that targets real infrastructure must not be bound to it. */
 export function guardPassphrase(env: Record<string, string>, workDir: string, stack: string): void {

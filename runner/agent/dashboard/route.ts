@@ -4,6 +4,10 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { INSTALL_DIR } from "../../services/context";
+
+/** The page's own files stay beside this module's source; the compiled CLI in dist/ reads them there. */
+const DIR = path.join(INSTALL_DIR, "runner", "agent", "dashboard");
 
 const FILES: Record<string, { file: string; type: string }> = {
   "/": { file: "index.html", type: "text/html; charset=utf-8" },
@@ -24,7 +28,7 @@ const HEADERS = {
 const assets = new Map(
   Object.entries(FILES).map(([route, { file, type }]) => [
     route,
-    { body: fs.readFileSync(path.join(__dirname, file)), headers: { ...HEADERS, "content-type": type } },
+    { body: fs.readFileSync(path.join(DIR, file)), headers: { ...HEADERS, "content-type": type } },
   ]),
 );
 
