@@ -7,6 +7,7 @@ import * as git from "../services/git";
 import { engineVersions, makeFingerprint, plannedChanges, recordReview, stackInputs, stateVersion } from "../services/reviews";
 import { missingSalt } from "../services/stackFiles";
 import { checkStackFiles, discoverStacks, selectStacks } from "../services/stacks";
+import { pool } from "../services/pool";
 
 export interface PreviewOptions {
   base?: string;
@@ -48,20 +49,6 @@ async function chooseStacks(ctx: Context, o: PreviewOptions, all: string[]): Pro
   );
   for (const s of affected.stacks) ctx.log.debug(`${s} <- ${affected.reasons[s].join(", ")}`);
   return affected.stacks;
-}
-
-/** Runs `work` over `items` with at most `limit` in flight, keeping the input order in the result. */
-export async function pool<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const runners = Array.from({ length: Math.min(Math.max(1, limit), items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await work(items[i]);
-    }
-  });
-  await Promise.all(runners);
-  return out;
 }
 
 /**

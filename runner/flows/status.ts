@@ -1,9 +1,10 @@
 /** What each stack runs: its recorded commit, pin, distance from main, last result; and its history. */
 import type { Context } from "../services/context";
 import { affectedStacks, programFiles } from "../services/changes";
-import { findStack, openStack } from "../services/workspace";
+import { listStacks, openStack } from "../services/workspace";
+import { pool } from "../services/pool";
 import * as git from "../services/git";
-import { readRecord } from "../services/records";
+import { readRecordOf } from "../services/records";
 import { discoverStacks, selectStacks } from "../services/stacks";
 
 export interface StackStatus {
@@ -28,18 +29,33 @@ export interface StackStatus {
   inSync?: boolean;
 }
 
+/** How many stacks' records, and commits' facts, a status reads at once. */
+const READS = 4;
+
+/** What git says about a deployed commit: the same for every stack that runs it, so asked once per commit. */
+interface CommitFacts {
+  subject?: string;
+  author?: string;
+  authored?: string;
+  /** Commits on the protected branch since this one, when the branch contains it. */
+  behind?: number;
+  /** The stacks those commits affect. */
+  affects?: Set<string>;
+}
+
 export async function status(ctx: Context, only?: string[]): Promise<StackStatus[]> {
   const all = discoverStacks(ctx.repo, ctx.rules);
-  const tip = await git.mainTip(ctx.repo, ctx.rules);
+  const names = selectStacks(all, only);
+  const [tip, existing] = await Promise.all([git.mainTip(ctx.repo, ctx.rules), listStacks(ctx.engine, ctx.repo)]);
   const program = tip ? await programFiles(ctx.repo, tip) : new Set<string>();
-  const out: StackStatus[] = [];
-  for (const name of selectStacks(all, only)) {
-    const stack = await findStack(ctx.engine, ctx.repo, name);
-    if (!stack) {
-      out.push({ stack: name, deployed: false });
-      continue;
-    }
-    const rec = await readRecord(stack);
+  const facts = new Map<string, Promise<CommitFacts | undefined>>();
+  const factsOf = (commit: string) => {
+    if (!facts.has(commit)) facts.set(commit, commitFacts(ctx, commit, tip, all, program));
+    return facts.get(commit)!;
+  };
+  return pool(names, READS, async (name): Promise<StackStatus> => {
+    if (!existing.has(name)) return { stack: name, deployed: false };
+    const rec = await readRecordOf(ctx.engine, ctx.repo, name);
     const s: StackStatus = {
       stack: name,
       deployed: rec.commit !== undefined,
@@ -51,21 +67,42 @@ export async function status(ctx: Context, only?: string[]): Promise<StackStatus
       pin: rec.pin,
     };
     // A failed attempt leaves the record on the commit that runs; the update's history names its own.
-    if (rec.result === "failed")
+    if (rec.result === "failed") {
+      const stack = await openStack(ctx.engine, ctx.repo, name, false);
       s.attempted = (await stack.history(10, 1, false)).find((h) => h.kind === "update")?.environment?.["git.head"];
-    if (rec.commit && (await git.resolveCommit(ctx.repo, rec.commit))) {
-      s.subject = await git.commitSubject(ctx.repo, rec.commit);
-      const by = await git.commitAuthor(ctx.repo, rec.commit);
-      s.author = by?.author;
-      s.authored = by?.date;
-      if (tip && (await git.isAncestor(ctx.repo, rec.commit, tip))) {
-        s.behind = await git.countCommits(ctx.repo, rec.commit, tip);
-        s.inSync = !affectedStacks(await git.changedPaths(ctx.repo, rec.commit, tip), all, ctx.rules, program).stacks.includes(name);
-      }
     }
-    out.push(s);
+    const f = rec.commit ? await factsOf(rec.commit) : undefined;
+    if (f) {
+      s.subject = f.subject;
+      s.author = f.author;
+      s.authored = f.authored;
+      s.behind = f.behind;
+      s.inSync = f.affects && !f.affects.has(name);
+    }
+    return s;
+  });
+}
+
+async function commitFacts(
+  ctx: Context,
+  commit: string,
+  tip: string | undefined,
+  all: string[],
+  program: Set<string>,
+): Promise<CommitFacts | undefined> {
+  if (!(await git.resolveCommit(ctx.repo, commit))) return undefined;
+  const [subject, by, contained] = await Promise.all([
+    git.commitSubject(ctx.repo, commit),
+    git.commitAuthor(ctx.repo, commit),
+    tip ? git.isAncestor(ctx.repo, commit, tip) : false,
+  ]);
+  const f: CommitFacts = { subject, author: by?.author, authored: by?.date };
+  if (tip && contained) {
+    const [behind, changed] = await Promise.all([git.countCommits(ctx.repo, commit, tip), git.changedPaths(ctx.repo, commit, tip)]);
+    f.behind = behind;
+    f.affects = new Set(affectedStacks(changed, all, ctx.rules, program).stacks);
   }
-  return out;
+  return f;
 }
 
 const short = (commit: string | undefined) => commit?.slice(0, 7) ?? "?";

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Deployment, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { CliError, engineError } from "./engineErrors";
-import { guardPassphrase, stackCli, withPrivateDir } from "./workspace";
+import { engineEnv, guardPassphrase, pulumiCli, stackCli, withPrivateDir, type EngineSettings } from "./workspace";
 import { GitopsError } from "../errors";
 
 export const TAG = {
@@ -34,7 +34,30 @@ export interface DeploymentRecord {
 }
 
 export async function readRecord(stack: Stack): Promise<DeploymentRecord> {
-  const tags = await stack.listTags();
+  return recordOf(await stack.listTags());
+}
+
+/**
+ * The record of stack `name`, read without opening it (no `stack select`, no workspace): one
+ * `pulumi stack tag ls`, for commands that read many stacks the backend is known to hold.
+ */
+export async function readRecordOf(s: EngineSettings, workDir: string, name: string): Promise<DeploymentRecord> {
+  try {
+    const out = await pulumiCli(path.join(s.engineDir, "bin", "pulumi"), workDir, engineEnv(s), [
+      "stack",
+      "tag",
+      "ls",
+      "--json",
+      "--stack",
+      name,
+    ]);
+    return recordOf(JSON.parse(out));
+  } catch (err) {
+    throw engineError(err, name);
+  }
+}
+
+function recordOf(tags: Record<string, string>): DeploymentRecord {
   return {
     commit: tags[TAG.commit],
     command: tags[TAG.command],

@@ -254,6 +254,21 @@ export async function openStack(s: EngineSettings, workDir: string, name: string
   }
 }
 
+/**
+ * The names of the stacks the backend holds for the program at `workDir`: one `pulumi stack ls`,
+ * where opening each stack costs a `stack select` apiece.
+ */
+export async function listStacks(s: EngineSettings, workDir: string): Promise<Set<string>> {
+  let out: string;
+  try {
+    out = await pulumiCli(path.join(s.engineDir, "bin", "pulumi"), workDir, engineEnv(s), ["stack", "ls", "--json"]);
+  } catch (err) {
+    throw engineError(err, "(listing the stacks)");
+  }
+  // Pulumi Cloud may qualify a name with its organization and project; the stack's own name is last.
+  return new Set((JSON.parse(out) as { name: string }[]).map((x) => x.name.split("/").pop()!));
+}
+
 /** The stack when the backend has it, without creating it; undefined when it does not. */
 export async function findStack(s: EngineSettings, workDir: string, name: string): Promise<Stack | undefined> {
   try {

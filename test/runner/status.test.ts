@@ -1,0 +1,61 @@
+/** gitops status reads the backend once for the stacks it holds, and each deployed stack's record once. */
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { startCli } from "../helpers/cli";
+import { ENGINE_DIR } from "../helpers/pulumi";
+import { createRepo, type TestRepo } from "../helpers/repo";
+
+/**
+ * The real engine behind a `pulumi` that first writes its arguments to `log`: an engine directory
+ * whose home and language hosts are the real engine's.
+ */
+function loggingEngine(dir: string, log: string): string {
+  fs.mkdirSync(path.join(dir, "bin"), { recursive: true });
+  fs.symlinkSync(path.join(ENGINE_DIR, "home"), path.join(dir, "home"));
+  for (const f of fs.readdirSync(path.join(ENGINE_DIR, "bin")))
+    if (f !== "pulumi") fs.symlinkSync(path.join(ENGINE_DIR, "bin", f), path.join(dir, "bin", f));
+  fs.writeFileSync(
+    path.join(dir, "bin", "pulumi"),
+    `#!/bin/sh\necho "$*" >> '${log}'\nexec '${path.join(ENGINE_DIR, "bin", "pulumi")}' "$@"\n`,
+    {
+      mode: 0o755,
+    },
+  );
+  return dir;
+}
+
+describe("gitops status", () => {
+  let repo: TestRepo;
+  let scratch: string;
+  before(() => {
+    repo = createRepo();
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-status-"));
+  });
+  after(() => {
+    repo.remove();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it("lists the backend's stacks once and reads only the deployed stacks' records, opening none", async () => {
+    const applied = await startCli(repo.dir, ["apply", "--stack", "dev"]).done;
+    assert.equal(applied.code, 0, applied.stderr);
+    const log = path.join(scratch, "engine.log");
+    const engine = loggingEngine(path.join(scratch, "engine"), log);
+    const r = await startCli(repo.dir, ["status", "--json"], { PULUMI_GITOPS_ENGINE: engine }).done;
+    assert.equal(r.code, 0, r.stderr);
+    const rows = JSON.parse(r.stdout);
+    assert.deepEqual(
+      rows.map((s: { stack: string; deployed: boolean; inSync?: boolean }) => [s.stack, s.deployed, s.inSync]),
+      [
+        ["dev", true, true],
+        ["staging", false, undefined],
+        ["prod", false, undefined],
+      ],
+    );
+    const calls = fs.readFileSync(log, "utf8").trim().split("\n");
+    assert.deepEqual(calls.map((c) => c.split(" ").slice(0, 3).join(" ")).sort(), ["stack ls --json", "stack tag ls"], calls.join("\n"));
+  });
+});
