@@ -50,7 +50,6 @@ export const rollbackCommand: CommandModule<GlobalOptions, Args> = {
     const ctx = await createContext(a, process.env, process.cwd());
     const signal = abortOnSignals(ctx.log, "the temporary checkout is removed");
     const confirm = async () => {
-      if (a.yes) return true;
       if (!process.stdin.isTTY)
         throw refused(
           "rollback asks for confirmation after its preview, and there is no terminal",
@@ -58,7 +57,14 @@ export const rollbackCommand: CommandModule<GlobalOptions, Args> = {
         );
       return askOnTerminal(`Deploy this to ${a.stack} and pin it? [y/N] `);
     };
-    const out = await rollback(ctx, { stack: a.stack, to: a.to, force: a.force, lockTimeout: a["lock-timeout"], confirm, signal });
+    const out = await rollback(ctx, {
+      stack: a.stack,
+      to: a.to,
+      force: a.force,
+      lockTimeout: a["lock-timeout"],
+      confirm: a.yes ? undefined : confirm,
+      signal,
+    });
     if (out.declined) {
       ctx.log.info("not rolled back");
       return;

@@ -21,14 +21,18 @@ export interface RollbackOptions {
   /** Allow a commit the protected branch does not contain (recorded on the stack). */
   force?: boolean;
   lockTimeout: number;
-  /** Asked after the preview; resolves true to go ahead. */
-  confirm: (preview: StackResult) => Promise<boolean>;
+  /**
+   * Asked after a preview; resolves true to go ahead. Without it (--yes) nothing would read that
+   * preview: none runs, and the update is the rollback's only engine run.
+   */
+  confirm?: (preview: StackResult) => Promise<boolean>;
   signal?: AbortSignal;
 }
 
 export interface RollbackOutcome extends DeployOutcome {
   commit: string;
-  preview: StackResult;
+  /** The preview the user confirmed (none under --yes). */
+  preview?: StackResult;
   /** Set when the user declined at the confirmation. */
   declined?: boolean;
   /** The git command that makes main declare what now runs. */
@@ -107,12 +111,14 @@ export async function rollback(ctx: Context, o: RollbackOptions): Promise<Rollba
     ctx.log.info(checkout.reusedDependencies ? "same lockfile: reusing node_modules" : "installed that commit's dependencies");
     checkStackFiles(checkout.dir, [name]);
     const stack = await openStack(ctx.engine, checkout.dir, name, false);
-    const log = ctx.log.child(name);
-    stopIfAborted(o.signal, `before ${name} was previewed`);
-    const preview = await runOperation(stack, "preview", { log, commit, signal: o.signal });
-    ctx.log.info(summaryLine(preview));
-    if (preview.status === "failed") return { commit, preview, results: [preview] };
-    if (!(await o.confirm(preview))) return { commit, preview, results: [], declined: true };
+    let preview: StackResult | undefined;
+    if (o.confirm) {
+      stopIfAborted(o.signal, `before ${name} was previewed`);
+      preview = await runOperation(stack, "preview", { log: ctx.log.child(name), commit, signal: o.signal });
+      ctx.log.info(summaryLine(preview));
+      if (preview.status === "failed") return { commit, preview, results: [preview] };
+      if (!(await o.confirm(preview))) return { commit, preview, results: [], declined: true };
+    }
     const out = await deploy(ctx, commit, "rollback", [stack], { lockTimeout: o.lockTimeout, older: true, signal: o.signal }, subject);
     if (out.results[0]?.status === "succeeded") {
       await setPin(stack, commit);

@@ -1,5 +1,6 @@
 /** The raw pulumi CLI against a test repository's embedded backend, to check state independently. */
 import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { DEMO_PASSPHRASE, engineDir } from "../../runner/services/context";
 import { engineEnv, type EngineSettings } from "../../runner/services/workspace";
@@ -49,4 +50,23 @@ export function resources(repoDir: string, stack: string): string[] {
     return [];
   }
   return (state.deployment?.resources ?? []).map((r) => r.urn);
+}
+
+/**
+ * The real engine behind a `pulumi` that first writes its arguments to `log`: an engine directory
+ * whose home and language hosts are the real engine's. Each call is one line: `stack tag ls --json --stack dev --non-interactive`.
+ */
+export function loggingEngine(dir: string, log: string): string {
+  fs.mkdirSync(path.join(dir, "bin"), { recursive: true });
+  fs.symlinkSync(path.join(ENGINE_DIR, "home"), path.join(dir, "home"));
+  for (const f of fs.readdirSync(path.join(ENGINE_DIR, "bin")))
+    if (f !== "pulumi") fs.symlinkSync(path.join(ENGINE_DIR, "bin", f), path.join(dir, "bin", f));
+  fs.writeFileSync(
+    path.join(dir, "bin", "pulumi"),
+    `#!/bin/sh\necho "$*" >> '${log}'\nexec '${path.join(ENGINE_DIR, "bin", "pulumi")}' "$@"\n`,
+    {
+      mode: 0o755,
+    },
+  );
+  return dir;
 }

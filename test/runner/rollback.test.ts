@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { killProcessesUnder } from "../fixtures/proc";
 import { gitops, startCli } from "../helpers/cli";
 import { hold } from "../helpers/hold";
-import { pulumi, tags } from "../helpers/pulumi";
+import { loggingEngine, pulumi, tags } from "../helpers/pulumi";
 import { counterStackYaml, createCounterRepo, createRepo, type TestRepo } from "../helpers/repo";
 
 const manifestDir = (repo: TestRepo) => path.join(repo.dir, "rendered", "dev", "1-manifest");
@@ -58,8 +58,19 @@ describe("gitops rollback", () => {
     assert.notDeepEqual(rendered(repo), manifestsA);
     assert.equal(tags(repo.dir, "dev")["gitops:commit"], b);
 
-    const r = await gitops(repo.dir, "rollback", "--stack", "dev", "--to", "previous", "--yes");
+    const log = path.join(repo.dir, "..", "engine.log");
+    const engine = loggingEngine(path.join(repo.dir, "..", "engine"), log);
+    const r = await startCli(repo.dir, ["rollback", "--stack", "dev", "--to", "previous", "--yes"], { PULUMI_GITOPS_ENGINE: engine }).done;
     assert.equal(r.code, 0, r.stderr);
+    // Under --yes no confirmation preview: the update is the only run of the program.
+    const runs = fs
+      .readFileSync(log, "utf8")
+      .split("\n")
+      .filter((c) => /^(preview|up|refresh)\b/.test(c));
+    assert.deepEqual(
+      runs.map((c) => c.split(" ")[0]),
+      ["up"],
+    );
     assert.match(r.stderr, /same lockfile: reusing node_modules/);
     assert.match(
       r.stderr,
@@ -212,7 +223,8 @@ describe("rollback interrupted", () => {
     const before = tags(repo.dir, "dev");
     h.reset();
 
-    const run = startCli(repo.dir, ["rollback", "--stack", "dev", "--to", a, "--yes"]);
+    // Without --yes: only a rollback that asks for confirmation previews first.
+    const run = startCli(repo.dir, ["rollback", "--stack", "dev", "--to", a]);
     await h.reached(run.child);
     const temp = () => fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith(`gitops-${a.slice(0, 7)}-`));
     assert.equal(temp().length, 1, "the preview runs in a temporary worktree");

@@ -5,27 +5,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startCli } from "../helpers/cli";
-import { ENGINE_DIR } from "../helpers/pulumi";
+import { loggingEngine } from "../helpers/pulumi";
 import { createRepo, type TestRepo } from "../helpers/repo";
-
-/**
- * The real engine behind a `pulumi` that first writes its arguments to `log`: an engine directory
- * whose home and language hosts are the real engine's.
- */
-function loggingEngine(dir: string, log: string): string {
-  fs.mkdirSync(path.join(dir, "bin"), { recursive: true });
-  fs.symlinkSync(path.join(ENGINE_DIR, "home"), path.join(dir, "home"));
-  for (const f of fs.readdirSync(path.join(ENGINE_DIR, "bin")))
-    if (f !== "pulumi") fs.symlinkSync(path.join(ENGINE_DIR, "bin", f), path.join(dir, "bin", f));
-  fs.writeFileSync(
-    path.join(dir, "bin", "pulumi"),
-    `#!/bin/sh\necho "$*" >> '${log}'\nexec '${path.join(ENGINE_DIR, "bin", "pulumi")}' "$@"\n`,
-    {
-      mode: 0o755,
-    },
-  );
-  return dir;
-}
 
 describe("gitops status", () => {
   let repo: TestRepo;
