@@ -139,6 +139,8 @@ export async function apply(ctx: Context, opts: ApplyOptions): Promise<ApplyOutc
     if (c.review) {
       r.reason += `; as reviewed at ${c.review.commit.slice(0, 7)}`;
       await consumeReview(stack, c.review);
+    } else if (c.nothingPlanned) {
+      r.reason += "; no change planned, nothing to review";
     } else {
       r.reason += `; fingerprint ${c.now.id} accepted with --accept`;
       await stack.setTag(ACCEPTED_TAG, `${c.now.id} at ${head} ${ctx.now().toISOString()}`);
@@ -151,8 +153,10 @@ interface Checked {
   /** The apply-time preview: what the update will do, and its fingerprint (`now`). */
   result: StackResult;
   now: Fingerprint;
-  /** The reviewed preview that matches, or undefined when `now` was accepted by --accept. */
+  /** The reviewed preview that matches, or undefined when `now` was accepted by --accept or plans nothing. */
   review?: Fingerprint;
+  /** The preview plans no change: there is nothing to review. */
+  nothingPlanned?: boolean;
   /** Set when neither a reviewed preview nor --accept covers `now`. */
   unreviewed?: UnreviewedStack;
   /** The preview itself failed: the update would fail the same way. */
@@ -190,6 +194,8 @@ async function checkReview(
   if (result.status === "failed") return { result, now, failed: true };
   const review = findReview(reviewsIn(await stack.listTags()), now);
   if (review?.id === now.id) return { result, now, review };
+  // An update that plans no change deploys nothing anyone could have reviewed: only the commit is recorded.
+  if (!now.changes.length) return { result, now, nothingPlanned: true };
   if (opts.accept?.includes(now.id)) return { result, now };
   const unreviewed = { stack: name, id: now.id, reviewed: review?.commit, differences: review ? differences(review, now, history) : [] };
   const refused = {

@@ -150,4 +150,20 @@ describe("reviewed previews", () => {
     );
     assert.equal(tags(repo.dir, "staging")["gitops:commit"], runs, "nothing was deployed");
   });
+
+  it("deploys a direct push that plans no change to the stack without a review", async () => {
+    repo.git("checkout", "-q", "main");
+    // The rollback above left staging behind main; a fresh accepted state first.
+    const r0 = await gitops(repo.dir, "apply");
+    const id = refusedId(r0.stderr, "staging")!;
+    assert.equal((await gitops(repo.dir, "apply", "--accept", id)).code, 0);
+    repo.write("program.ts", "// a comment changes no resource\n" + repo.read("program.ts"));
+    const head = repo.commit("explain the program");
+    repo.git("push", "-q", "origin", "main");
+    const r = await gitops(repo.dir, "apply", "--json", "-");
+    assert.equal(r.code, 0, r.stderr);
+    const staging = JSON.parse(r.stdout).stacks[1];
+    assert.match(staging.reason, /no change planned, nothing to review$/);
+    assert.equal(tags(repo.dir, "staging")["gitops:commit"], head);
+  });
 });
