@@ -9,6 +9,7 @@ import { driftCommand } from "./commands/drift";
 import { historyCommand } from "./commands/history";
 import { initStackCommand } from "./commands/initStack";
 import { previewCommand } from "./commands/preview";
+import { promoteCommand } from "./commands/promote";
 import { pulumiCommand } from "./commands/pulumi";
 import { restoreCommand } from "./commands/restore";
 import { rollbackCommand } from "./commands/rollback";
@@ -23,6 +24,7 @@ const commands = [
   statusCommand,
   historyCommand,
   rollbackCommand,
+  promoteCommand,
   unpinCommand,
   unlockCommand,
   driftCommand,

@@ -1,12 +1,14 @@
 /**
  * The apply flow: the deploy guards, then a plan from each stack's record (pinned, in sync,
- * unaffected, or due), and the due stacks through the deploy pipeline in environment order.
+ * unaffected, or due), and the due stacks through the deploy pipeline in environment order, each
+ * verified by its stage's checks. A gated stack (a stage with `from`) is decided at its turn, after
+ * its upstream's update: it takes its gate's candidate commit, or waits, which is no failure.
  */
 import type { Stack } from "@pulumi/pulumi/automation";
 import type { Context } from "../services/context";
 import { affectedStacks, programFiles } from "../services/changes";
 import { deploy, guardDeploy, skipped, type DeployOutcome } from "../services/deploy";
-import { openStack, runOperation, type StackResult } from "../services/workspace";
+import { findStack, openStack, runOperation, type StackResult } from "../services/workspace";
 import { stopIfAborted, UnreviewedChangeError, type UnreviewedStack } from "../errors";
 import * as git from "../services/git";
 import { readRecord } from "../services/records";
@@ -25,6 +27,18 @@ import {
   stateVersion,
   type Fingerprint,
 } from "../services/reviews";
+import {
+  actor,
+  checkStages,
+  gateState,
+  promoteTo,
+  recheckGate,
+  stageOf,
+  verifyAndRecover,
+  waiting,
+  type Gate,
+} from "../services/promotion";
+import type { Stage } from "../services/rules";
 import { checkStackFiles, discoverStacks, selectStacks } from "../services/stacks";
 
 export interface ApplyOptions {
@@ -39,6 +53,8 @@ export interface ApplyOptions {
   cancel?: AbortSignal;
   /** Fingerprints (of what apply would deploy now) to deploy although no reviewed preview showed them; recorded. */
   accept?: string[];
+  /** Who deploys, as recorded with a promotion: `apply` (default) or `agent`. */
+  by?: string;
 }
 
 export interface ApplyOutcome extends DeployOutcome {
@@ -83,70 +99,169 @@ async function planStack(
   };
 }
 
+/** Decides a gated stack at its turn (after its upstream's own update in this run): waits, skips, or takes the gate's candidate. */
+async function planGated(
+  ctx: Context,
+  stack: Stack,
+  stage: Stage & { from: string },
+  upstream: Stack | undefined,
+  head: string,
+  all: string[],
+  program: ReadonlySet<string>,
+  o: ApplyOptions,
+): Promise<{ skip?: string; wait?: Gate; promote?: Gate }> {
+  const name = stack.name;
+  const rec = await readRecord(stack);
+  if (rec.pin && !o.force)
+    return { skip: `pinned to ${rec.pin.slice(0, 7)} by a rollback; \`gitops unpin --stack ${name}\` to resume, or apply --force` };
+  let gate: Gate = upstream
+    ? await gateState(ctx, name, stage, upstream, head, all, program)
+    : { stack: name, from: stage.from, open: false, reason: `${stage.from} has not been deployed yet` };
+  const candidate = gate.candidate;
+  if (!candidate) return { wait: gate };
+  if (rec.commit === candidate) return { skip: `in sync with its gate: it runs ${candidate.slice(0, 7)}, what ${stage.from} verified` };
+  if (rec.commit && (await git.resolveCommit(ctx.repo, rec.commit))) {
+    if (!(await git.isAncestor(ctx.repo, rec.commit, candidate)) && !o.force)
+      return { skip: `it runs ${rec.commit.slice(0, 7)}, which ${candidate.slice(0, 7)} (from ${stage.from}) does not contain` };
+    const affected = affectedStacks(await git.changedPaths(ctx.repo, rec.commit, candidate), all, ctx.rules, program);
+    if (!affected.stacks.includes(name) && !rec.pin)
+      return { skip: `nothing from ${rec.commit.slice(0, 7)} to ${candidate.slice(0, 7)} (from ${stage.from}) affects it` };
+  }
+  if (!gate.open) return { wait: gate };
+  stopIfAborted(o.signal, `before ${name}'s gate was checked`);
+  gate = await recheckGate(ctx, gate, upstream!, o.signal);
+  return gate.open ? { promote: gate } : { wait: gate };
+}
+
 export async function apply(ctx: Context, opts: ApplyOptions): Promise<ApplyOutcome> {
   await guardDeploy(ctx, "apply");
   stopIfAborted(opts.signal, "before any stack was deployed");
   const head = await git.headCommit(ctx.repo);
   const all = discoverStacks(ctx.repo, ctx.rules);
+  checkStages(ctx, all);
   const selected = selectStacks(all, opts.stacks);
   // Before any engine runs: the engine itself reads a stack's file when it opens the stack.
   checkStackFiles(ctx.repo, selected);
   const program = await programFiles(ctx.repo, head);
   const opened = new Map<string, Stack>();
-  const plans: Plan[] = [];
+  const plans = new Map<string, Plan>();
   for (const name of selected) {
     stopIfAborted(opts.signal, "before any stack was deployed");
     const stack = await openStack(ctx.engine, ctx.repo, name, true);
     opened.set(name, stack);
-    plans.push(await planStack(ctx, stack, head, all, program, opts.force ?? false));
+    if (stageOf(ctx, name)?.from === undefined) plans.set(name, await planStack(ctx, stack, head, all, program, opts.force ?? false));
   }
-  const due = plans.filter((p) => p.deploy);
-  for (const p of plans) ctx.log.info(`${p.stack}: ${p.deploy ? "apply, " + p.deploy : "skip, " + p.skip}`);
-  // Every stack's review is checked before the first one is deployed: a refusal touches nothing.
+  for (const name of selected) {
+    const p = plans.get(name);
+    ctx.log.info(
+      `${name}: ${p ? (p.deploy ? "apply, " + p.deploy : "skip, " + p.skip) : `gated on ${stageOf(ctx, name)!.from}: decided at its turn`}`,
+    );
+  }
+  // Every due stack's review is checked before the first one is deployed: a refusal touches nothing.
+  // A gated stack's is checked at its turn, once its gate has decided what it would deploy.
   const checked = new Map<string, Checked>();
-  for (const p of due) {
-    if (!reviewRequired(ctx.rules, all, p.stack)) continue;
+  for (const [name, p] of plans) {
+    if (!p.deploy || !reviewRequired(ctx.rules, all, name)) continue;
     stopIfAborted(opts.signal, "before any stack was deployed");
-    checked.set(p.stack, await checkReview(ctx, opened.get(p.stack)!, head, all, program, opts));
+    checked.set(name, await checkReview(ctx, opened.get(name)!, head, all, program, opts));
   }
   const stopped = [...checked.values()].filter((c) => c.failed || c.unreviewed);
   if (stopped.length) {
     const unreviewed = stopped.flatMap((c) => c.unreviewed ?? []);
     const refusal = unreviewed.length ? new UnreviewedChangeError(unreviewed, ctx.rules.protectedBranch) : undefined;
     const first = stopped[0].result.stack;
-    const results = plans.map(
-      (p) => checked.get(p.stack)?.result ?? skipped(p.stack, head, p.skip ?? `not applied: ${first} was not deployed`),
+    const results = selected.map(
+      (name) => checked.get(name)?.result ?? skipped(name, head, plans.get(name)?.skip ?? `not applied: ${first} was not deployed`),
     );
     return { commit: head, results, refusal: stopped.some((c) => c.failed) ? undefined : refusal };
   }
   const subject = (await git.commitSubject(ctx.repo, head)) ?? "";
-  const { results: deployed, refusal } = await deploy(
-    ctx,
-    head,
-    "apply",
-    due.map((p) => opened.get(p.stack)!),
-    { ...opts, beforeUpdate: (stack) => stillAsChecked(stack, checked.get(stack.name), ctx.rules.protectedBranch) },
-    subject,
-  );
-  const byName = new Map(deployed.map((r) => [r.stack, r]));
-  const results = plans.map((p) => byName.get(p.stack) ?? skipped(p.stack, head, p.skip!));
-  for (const r of results) if (r.status !== "skipped" && !r.reason) r.reason = plans.find((p) => p.stack === r.stack)?.deploy;
-  for (const r of results) {
-    const c = checked.get(r.stack);
-    if (!c || r.status !== "succeeded") continue;
-    r.fingerprint = c.now;
-    const stack = opened.get(r.stack)!;
-    if (c.review) {
-      r.reason += `; as reviewed at ${c.review.commit.slice(0, 7)}`;
-      await consumeReview(stack, c.review);
-    } else if (c.nothingPlanned) {
-      r.reason += "; no change planned, nothing to review";
-    } else {
-      r.reason += `; fingerprint ${c.now.id} accepted with --accept`;
-      await stack.setTag(ACCEPTED_TAG, `${c.now.id} at ${head} ${ctx.now().toISOString()}`);
+  const command = "apply";
+  const beforeUpdate = (stack: Stack) => stillAsChecked(stack, checked.get(stack.name), ctx.rules.protectedBranch);
+  const results: StackResult[] = [];
+  let stoppedBy: string | undefined;
+  for (const name of selected) {
+    const stack = opened.get(name)!;
+    if (stoppedBy) {
+      const p = plans.get(name);
+      results.push(skipped(name, head, p && !p.deploy ? p.skip! : `not applied: ${stoppedBy}`));
+      continue;
     }
+    const stage = stageOf(ctx, name);
+    let out: DeployOutcome;
+    if (stage?.from !== undefined) {
+      const upstream = opened.get(stage.from) ?? (await findStack(ctx.engine, ctx.repo, stage.from));
+      const g = await planGated(ctx, stack, { ...stage, from: stage.from }, upstream, head, all, program, opts);
+      if (g.promote && reviewRequired(ctx.rules, all, name)) {
+        if (g.promote.candidate !== head) {
+          g.wait = {
+            ...g.promote,
+            open: false,
+            reason: `${g.promote.reason}; but ${name} requires a reviewed preview, which is of HEAD, not of ${g.promote.candidate!.slice(0, 7)}`,
+          };
+          g.promote = undefined;
+        } else {
+          const c = await checkReview(ctx, stack, head, all, program, opts);
+          if (c.failed || c.unreviewed) {
+            results.push(c.result);
+            for (const rest of selected.slice(selected.indexOf(name) + 1))
+              results.push(skipped(rest, head, plans.get(rest)?.skip ?? `not applied: ${name} was not deployed`));
+            const refusal = c.unreviewed ? new UnreviewedChangeError([c.unreviewed], ctx.rules.protectedBranch) : undefined;
+            return { commit: head, results, refusal };
+          }
+          checked.set(name, c);
+        }
+      }
+      if (g.skip) ctx.log.info(`${name}: skip, ${g.skip}`);
+      if (g.wait) ctx.log.info(`${name}: waiting at its gate: ${g.wait.reason}`);
+      if (!g.promote) {
+        results.push(g.wait ? waiting(g.wait) : skipped(name, head, g.skip!));
+        continue;
+      }
+      ctx.log.info(`${name}: promote ${g.promote.candidate!.slice(0, 7)}, ${g.promote.reason}`);
+      out = await promoteTo(ctx, stack, head, g.promote.candidate!, g.promote, {
+        ...opts,
+        beforeUpdate,
+        command,
+        by: actor(opts.by ?? command),
+      });
+    } else {
+      const p = plans.get(name)!;
+      if (!p.deploy) {
+        results.push(skipped(name, head, p.skip!));
+        continue;
+      }
+      out = await deploy(ctx, head, command, [stack], { ...opts, beforeUpdate }, subject);
+      const r = out.results[0];
+      if (r && !out.refusal) r.reason = p.deploy;
+    }
+    const r = out.results[0];
+    const c = checked.get(name);
+    if (r && c && r.status === "succeeded") await recordReview(ctx, stack, head, r, c);
+    if (r && !out.refusal && stage?.from === undefined) await verifyAndRecover(ctx, stack, head, ctx.repo, r, opts);
+    results.push(...out.results);
+    if (out.refusal) {
+      for (const rest of selected.slice(selected.indexOf(name) + 1))
+        results.push(skipped(rest, head, `not applied: ${name} was not deployed`));
+      return { commit: head, results, refusal: out.refusal };
+    }
+    if (out.results.some((x) => x.status === "failed")) stoppedBy = `${name} failed`;
   }
-  return { commit: head, results, refusal };
+  return { commit: head, results };
+}
+
+/** A reviewed (or accepted) update that succeeded: its fingerprint is on the result, the review used up. */
+async function recordReview(ctx: Context, stack: Stack, head: string, r: StackResult, c: Checked): Promise<void> {
+  r.fingerprint = c.now;
+  if (c.review) {
+    r.reason += `; as reviewed at ${c.review.commit.slice(0, 7)}`;
+    await consumeReview(stack, c.review);
+  } else if (c.nothingPlanned) {
+    r.reason += "; no change planned, nothing to review";
+  } else {
+    r.reason += `; fingerprint ${c.now.id} accepted with --accept`;
+    await stack.setTag(ACCEPTED_TAG, `${c.now.id} at ${head} ${ctx.now().toISOString()}`);
+  }
 }
 
 interface Checked {

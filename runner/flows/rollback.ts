@@ -8,9 +8,10 @@ import { affectedStacks, programFiles } from "../services/changes";
 import { withCheckout } from "../services/checkout";
 import { deploy, type DeployOutcome } from "../services/deploy";
 import { openStack, runOperation, type StackResult } from "../services/workspace";
-import { GitopsError, refused, stopIfAborted } from "../errors";
+import { refused, stopIfAborted } from "../errors";
 import * as git from "../services/git";
 import { readRecord, setPin, TAG } from "../services/records";
+import { previousCommit } from "../services/rollback";
 import { summaryLine } from "../services/report";
 import { checkStackFiles, discoverStacks, selectStacks } from "../services/stacks";
 
@@ -37,21 +38,6 @@ export interface RollbackOutcome extends DeployOutcome {
   declined?: boolean;
   /** The git command that makes main declare what now runs. */
   gitHint?: string;
-}
-
-/** The commit the stack ran before its current one, from its update history. */
-async function previousCommit(stack: Stack, current: string | undefined): Promise<string> {
-  const name = stack.name;
-  // Without secrets: decrypting the config would rewrite the tracked stack file.
-  const updates = await stack.history(undefined, undefined, false);
-  for (const u of updates) {
-    const commit = u.environment?.["git.head"];
-    if (u.kind === "update" && u.result === "succeeded" && commit && commit !== current) return commit;
-  }
-  throw new GitopsError(
-    `stack ${name} has no earlier successful update to roll back to`,
-    "name the commit with --to <rev>; `gitops history --stack " + name + "` lists what ran",
-  );
 }
 
 async function resolveTarget(ctx: Context, stack: Stack, to: string, current: string | undefined): Promise<string> {

@@ -5,6 +5,7 @@ import { listStacks, openStack } from "../services/workspace";
 import { pool } from "../services/pool";
 import * as git from "../services/git";
 import { readRecordOf } from "../services/records";
+import { gateState, readPromotionRecordsOf, stageOf, type Gate, type Promotion, type Verification } from "../services/promotion";
 import { discoverStacks, selectStacks } from "../services/stacks";
 
 export interface StackStatus {
@@ -27,6 +28,12 @@ export interface StackStatus {
   behind?: number;
   /** Whether any of those commits affects the stack. */
   inSync?: boolean;
+  /** A gated stack's gate (stacks/gitops.yaml `stages`): the candidate, its soak, the upstream's verdict; no check is run for it. */
+  gate?: Gate;
+  /** The last promotion to the stack. */
+  promoted?: Promotion;
+  /** What the stack's checks said after its last update (stacks that have checks or are promoted from). */
+  verified?: Verification;
 }
 
 /** How many stacks' records, and commits' facts, a status reads at once. */
@@ -54,8 +61,11 @@ export async function status(ctx: Context, only?: string[]): Promise<StackStatus
     return facts.get(commit)!;
   };
   return pool(names, READS, async (name): Promise<StackStatus> => {
-    if (!existing.has(name)) return { stack: name, deployed: false };
+    const gate = await gateOf(ctx, name, tip, all, program, existing);
+    if (!existing.has(name)) return { stack: name, deployed: false, gate };
     const rec = await readRecordOf(ctx.engine, ctx.repo, name);
+    // Only where stages are declared: one more tag listing.
+    const { promoted, verified } = Object.keys(ctx.rules.stages).length ? await readPromotionRecordsOf(ctx.engine, ctx.repo, name) : {};
     const s: StackStatus = {
       stack: name,
       deployed: rec.commit !== undefined,
@@ -65,6 +75,9 @@ export async function status(ctx: Context, only?: string[]): Promise<StackStatus
       result: rec.result,
       attempted: rec.commit,
       pin: rec.pin,
+      gate,
+      promoted,
+      verified,
     };
     // A failed attempt leaves the record on the commit that runs; the update's history names its own.
     if (rec.result === "failed") {
@@ -81,6 +94,22 @@ export async function status(ctx: Context, only?: string[]): Promise<StackStatus
     }
     return s;
   });
+}
+
+/** The gate of `name` when it has one (no check is run for it). */
+async function gateOf(
+  ctx: Context,
+  name: string,
+  tip: string | undefined,
+  all: string[],
+  program: ReadonlySet<string>,
+  existing: ReadonlySet<string>,
+): Promise<Gate | undefined> {
+  const stage = stageOf(ctx, name);
+  if (stage?.from === undefined) return undefined;
+  const from = stage.from;
+  if (!existing.has(from)) return { stack: name, from, open: false, reason: `${from} has not been deployed yet` };
+  return gateState(ctx, name, { ...stage, from }, await openStack(ctx.engine, ctx.repo, from, false), tip, all, program);
 }
 
 async function commitFacts(
@@ -122,6 +151,21 @@ function attemptNote(r: StackStatus): string | undefined {
   return `${what}; it still runs ${short(r.commit)}${next}`;
 }
 
+/** A gated stack's gate, said in words under the table: what waits there, until when, and why. */
+function gateNote(r: StackStatus): string | undefined {
+  const g = r.gate;
+  if (!g) return undefined;
+  if (g.candidate && g.candidate === r.commit) return `${r.stack}: runs ${short(g.candidate)}, what ${g.from} verified${promotedBy(r)}`;
+  if (!g.candidate) return `${r.stack}: nothing to promote from ${g.from}: ${g.reason}`;
+  const checks = g.verified ? `; ${g.from}'s checks ${g.verified.result} after its update` : "";
+  return g.open
+    ? `${r.stack}: ${short(g.candidate)} is ready at its gate (${g.reason}${checks}); the next apply checks ${g.from} again and promotes it`
+    : `${r.stack}: ${short(g.candidate)} waits at its gate: ${g.reason}${checks}`;
+}
+
+const promotedBy = (r: StackStatus) =>
+  r.promoted && r.promoted.commit === r.commit ? `; promoted ${r.promoted.time.replace("T", " ").slice(0, 16)} by ${r.promoted.by}` : "";
+
 /**
  * One row per stack: the commit it runs, how far main is ahead and whether that matters to it, the
  * pin, and the last attempt (which may have failed while an older commit keeps running).
@@ -146,7 +190,7 @@ export function renderStatusTable(rows: StackStatus[]): string {
       .join("  ")
       .trimEnd(),
   );
-  const notes = rows.flatMap((r) => attemptNote(r) ?? []);
+  const notes = rows.flatMap((r) => [attemptNote(r), gateNote(r)].filter((n): n is string => n !== undefined));
   return [...table, ...(notes.length ? ["", ...notes] : [])].join("\n");
 }
 

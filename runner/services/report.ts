@@ -57,6 +57,7 @@ function resourceBlock(c: ResourceChange): string {
 function resultLabel(r: StackResult): string {
   if (r.status === "failed") return "❌ failed";
   if (r.status === "skipped") return `⏭ skipped${r.reason ? ": " + inline(r.reason) : ""}`;
+  if (r.status === "waiting") return `⏸ ${inline(r.reason ?? "waiting at its gate")}`;
   if (r.operation === "drift") return hasChanges(r) ? "drift" : "no drift";
   return hasChanges(r) ? "changes" : "no changes";
 }
@@ -144,7 +145,7 @@ export function renderMarkdown(results: StackResult[], ctx: ReportContext, maxCh
       o.changes += r.changes.length;
       continue;
     }
-    if (r.reason && r.status !== "skipped") b.add(`_${inline(r.reason)}_\n\n`);
+    if (r.reason && r.status !== "skipped" && r.status !== "waiting") b.add(`_${inline(r.reason)}_\n\n`);
     if (r.error) {
       const f = fence(r.error);
       const room = Math.min(b.left - 2 * f.length - 200, maxChars / 4);
@@ -187,8 +188,10 @@ export function summaryLine(r: StackResult): string {
       ? `failed: ${r.error?.split("\n")[0] ?? "see above"}`
       : r.status === "skipped"
         ? `skipped: ${r.reason}`
-        : parts.length
-          ? parts.join(", ")
-          : none;
+        : r.status === "waiting"
+          ? (r.reason ?? "waiting at its gate")
+          : parts.length
+            ? parts.join(", ")
+            : none;
   return `${r.stack}: ${what} (${(r.durationMs / 1000).toFixed(1)}s)`;
 }

@@ -2,7 +2,7 @@
 import { readRules, type Rules } from "../../config/rules";
 import { ConfigFileError } from "../errors";
 
-export { DEFAULT_RULES, RULES_FILE, type PathRule, type Rules } from "../../config/rules";
+export { DEFAULT_RULES, RULES_FILE, type Check, type PathRule, type Rules, type Stage } from "../../config/rules";
 
 /** The rules under `repoDir`: the defaults without a stacks/gitops.yaml; a ConfigFileError naming each problem. */
 export function loadRules(repoDir: string): Rules {

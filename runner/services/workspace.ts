@@ -14,6 +14,8 @@ import { CliError, engineError, stackExists } from "./engineErrors";
 import { GitopsError, StackLockedError, StackMissingError, usageError } from "../errors";
 import { DEMO_PASSPHRASE } from "./context";
 import type { Logger } from "../log";
+import type { CheckOutcome } from "./checks";
+import type { Gate, Promotion } from "./promotion";
 import type { Fingerprint } from "./reviews";
 
 /** Where the engine is and how it is configured; resolved once at the entry point. */
@@ -71,7 +73,8 @@ export interface StackResult {
   stack: string;
   operation: Operation;
   commit?: string;
-  status: "succeeded" | "failed" | "skipped";
+  /** `waiting`: held at its promotion gate (see `gate`), which is no failure. */
+  status: "succeeded" | "failed" | "skipped" | "waiting";
   counts: ChangeCounts;
   changes: ResourceChange[];
   diagnostics: Diagnostic[];
@@ -81,6 +84,14 @@ export interface StackResult {
   hint?: string;
   /** Why a stack was skipped or what it was affected by. */
   reason?: string;
+  /** A gated stack's gate: why it waits or what opened it (see stacks/gitops.yaml `stages`). */
+  gate?: Gate;
+  /** The stack's own checks after its update, in order. */
+  checks?: CheckOutcome[];
+  /** Set when this update was a promotion: what was recorded on the stack. */
+  promotion?: Promotion;
+  /** A failed check after the update rolled the stack back to this commit (`onFailure: rollback`). */
+  rolledBackTo?: string;
   /**
    * Pending operations (`<type> <urn>`) an interrupted update had left and the runner dropped before
    * this one: a pending create may have made a real resource the state does not know.

@@ -382,6 +382,38 @@ describe("the runner's rules, read like a stack file", () => {
     ]);
   });
 
+  it("stages: checks, soak and from, with what the schema cannot say checked too", () => {
+    const good = readRules(
+      rulesIn(
+        "stages:\n  staging:\n    checks:\n      - {name: health, http: {url: 'http://x/${outputs.url}', passes: 2, attempts: 5}, timeout: 5s}\n      - {name: smoke, command: ./smoke.sh}\n    onFailure: rollback\n  prod: {from: staging, soak: 30m}\n",
+      ),
+    );
+    assert.deepEqual(good.problems, []);
+    assert.equal(good.rules!.stages.prod.from, "staging");
+    const { rules, problems } = readRules(
+      rulesIn(
+        "stages:\n  dev: {from: prod}\n  staging:\n    soak: 1h\n    checks:\n      - {name: a, command: x, http: {url: u}}\n      - {name: a, http: {url: u, passes: 3, attempts: 2}}\n  prod: {from: dev, soak: soon}\n",
+      ),
+    );
+    assert.equal(rules, undefined);
+    assert.deepEqual(problems.map(formatProblem), [
+      'stacks/gitops.yaml: stages.prod.soak: must match pattern "^\\s*(\\d+(\\.\\d+)?(ms|s|m|h)?)+\\s*$"',
+    ]);
+    const more = readRules(
+      rulesIn(
+        "stages:\n  dev: {from: prod}\n  staging:\n    soak: 1h\n    checks:\n      - {name: a, command: x, http: {url: u}}\n      - {name: a, http: {url: u, passes: 3, attempts: 2}}\n  prod: {from: dev}\n",
+      ),
+    );
+    assert.deepEqual(more.problems.map(formatProblem), [
+      "stacks/gitops.yaml: stages.dev.from: makes a loop: dev <- prod <- dev",
+      "stacks/gitops.yaml: stages.staging.soak: needs `from`: the stack the commit soaks in",
+      "stacks/gitops.yaml: stages.staging.checks[0]: needs exactly one of `http` and `command`",
+      "stacks/gitops.yaml: stages.staging.checks[1].name: 'a' is the name of another check of staging",
+      "stacks/gitops.yaml: stages.staging.checks[1].http.attempts: must be at least `passes`",
+      "stacks/gitops.yaml: stages.prod.from: makes a loop: prod <- dev <- prod",
+    ]);
+  });
+
   it("a syntax error at its line and column, like a stack file's", () => {
     const { problems } = readRules(rulesIn("paths:\n  program: [index.ts\n  ignore: []\n"));
     assert.equal(problems.length, 1, formatProblems(problems));
