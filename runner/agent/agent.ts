@@ -20,7 +20,7 @@ import { summaryLine } from "../services/report";
 import { RULES_FILE } from "../services/rules";
 import { history, status, type HistoryEntry, type StackStatus } from "../flows/status";
 import type { Handlers } from "./server";
-import { createMetrics, recordDrift, recordUpdates } from "./metrics";
+import { createMetrics, recordDrift, recordPromotions, recordUpdates } from "./metrics";
 import { commitUrlBase } from "./dashboard/links";
 
 /** The agent's clone always calls its source this. */
@@ -340,8 +340,9 @@ export class Agent {
         );
       }
       this.checkpoint();
-      const out = await apply(ctx, { lockTimeout: this.o.lockTimeout, signal: this.halt.signal, cancel: this.abort.signal });
+      const out = await apply(ctx, { lockTimeout: this.o.lockTimeout, signal: this.halt.signal, cancel: this.abort.signal, by: "agent" });
       recordUpdates(this.metrics, out.results, ctx.now());
+      recordPromotions(this.metrics, out.results);
       for (const r of out.results) this.log.info(summaryLine(r));
       if (out.refusal) throw out.refusal;
       const bad = out.results.filter((r) => r.status === "failed");

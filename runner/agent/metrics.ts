@@ -72,14 +72,48 @@ export function createMetrics() {
       labelNames: ["stack", "result"],
       registers: [registry],
     }),
+    gateWaiting: new Gauge({
+      name: "gitops_stack_gate_waiting",
+      help: "1 while a gated stack waits at its promotion gate (soaking, or its upstream's checks failing), 0 once it runs its candidate",
+      labelNames: ["stack"],
+      registers: [registry],
+    }),
+    promotions: new Counter({
+      name: "gitops_stack_promotions_total",
+      help: "Commits promoted to a gated stack from its upstream",
+      labelNames: ["stack"],
+      registers: [registry],
+    }),
+    checks: new Counter({
+      name: "gitops_stack_checks_total",
+      help: "Verification checks run after a stack's update, by check and result: passed, failed",
+      labelNames: ["stack", "check", "result"],
+      registers: [registry],
+    }),
+    checkRollbacks: new Counter({
+      name: "gitops_stack_check_rollbacks_total",
+      help: "Rollbacks to the previous commit after a failed check (onFailure: rollback)",
+      labelNames: ["stack"],
+      registers: [registry],
+    }),
   };
   return m;
+}
+
+/** Records one apply's gates, promotions, checks and the rollbacks they caused. */
+export function recordPromotions(m: Metrics, results: StackResult[]): void {
+  for (const r of results) {
+    if (r.gate) m.gateWaiting.set({ stack: r.stack }, r.status === "waiting" ? 1 : 0);
+    if (r.promotion) m.promotions.inc({ stack: r.stack });
+    for (const c of r.checks ?? []) m.checks.inc({ stack: r.stack, check: c.name, result: c.passed ? "passed" : "failed" });
+    if (r.rolledBackTo) m.checkRollbacks.inc({ stack: r.stack });
+  }
 }
 
 /** Records the stack updates of one apply or remediation; skipped stacks leave their series as they were. */
 export function recordUpdates(m: Metrics, results: StackResult[], now: Date): void {
   for (const r of results) {
-    if (r.status === "skipped" || r.operation !== "update") continue;
+    if (r.status === "skipped" || r.status === "waiting" || r.operation !== "update") continue;
     const ok = r.status === "succeeded";
     m.stackResult.set({ stack: r.stack }, ok ? 1 : 0);
     m.duration.observe({ stack: r.stack, result: r.status }, r.durationMs / 1000);
@@ -91,7 +125,7 @@ export function recordUpdates(m: Metrics, results: StackResult[], now: Date): vo
 /** Records one drift pass: a detection result per stack, or the remediation that followed it. */
 export function recordDrift(m: Metrics, results: StackResult[]): void {
   for (const r of results) {
-    if (r.status === "skipped") continue;
+    if (r.status === "skipped" || r.status === "waiting") continue;
     if (r.operation === "drift") {
       const result = r.status === "failed" ? "failed" : r.changes.length ? "drifted" : "in_sync";
       if (r.status === "succeeded") m.drifted.set({ stack: r.stack }, r.changes.length);

@@ -138,8 +138,25 @@ function details(agent, s, drift) {
         ago(s.time),
         s.result === "failed" && failure?.commit && failure.commit === s.attempted ? ["; ", h("a", { href: "#failure" }, "its error")] : [],
       ),
+    s.gate && row("Gate", gateOf(agent, s)),
+    s.promoted &&
+      row(
+        "Promoted",
+        commitRef(agent, s.promoted.commit),
+        ` from ${s.promoted.from} by ${s.promoted.by}, `,
+        ago(s.promoted.time),
+        s.promoted.override ? ` (override: ${s.promoted.override})` : "",
+      ),
     row("Drift", driftOf(s.stack, drift)),
   );
+}
+
+/** A gated stack's gate: what waits there and why, or that the stack runs what its upstream verified. */
+function gateOf(agent, s) {
+  const g = s.gate;
+  if (!g.candidate) return `nothing to promote from ${g.from}: ${g.reason}`;
+  if (g.candidate === s.commit) return ["runs ", commitRef(agent, g.candidate), `, what ${g.from} verified`];
+  return [commitRef(agent, g.candidate), g.open ? " ready: " : " waiting: ", g.reason];
 }
 
 /** One card per stack, made once: its history view stays open (and focused) across updates. */
