@@ -239,13 +239,16 @@ export function applyComment(
 export function applyStatus(results: StackResult[], refusal: GitopsError | undefined, targetUrl: string | undefined): CommitStatus {
   const failed = results.filter((r) => r.status === "failed");
   const applied = results.filter((r) => r.status === "succeeded");
+  const waiting = results.filter((r) => r.status === "waiting");
   // A refused stack (a held lock) is among the failed results; the refusal says more.
   if (refusal) return { state: "error", context: APPLY_CONTEXT, description: `refused: ${refusal.message}`, targetUrl };
   if (failed.length) return { state: "failure", context: APPLY_CONTEXT, description: `failed: ${stackList(failed)}`, targetUrl };
   return {
     state: "success",
     context: APPLY_CONTEXT,
-    description: applied.length ? `applied ${stackList(applied)}` : "nothing to apply: in sync",
+    description:
+      (applied.length ? `applied ${stackList(applied)}` : "nothing to apply: in sync") +
+      (waiting.length ? `; waiting at the gate: ${stackList(waiting)}` : ""),
     targetUrl,
   };
 }
