@@ -39,7 +39,12 @@ async function startHealthServer(): Promise<{ port: number; hits: Map<string, nu
   };
 }
 
-function rulesWithStages(repo: TestRepo, port: number, onFailure: "keep" | "rollback"): string {
+/**
+ * The rules with staging's check and prod's gate. The soak is long (1h) while a test needs prod to
+ * wait, whatever the machine's speed; shortened (1s) by a commit that affects no stack, the soak of
+ * what staging runs is over at once: no test waits for the clock.
+ */
+function rulesWithStages(repo: TestRepo, port: number, onFailure: "keep" | "rollback", soak = "1h"): string {
   const paths = repo.read("stacks/gitops.yaml").split("stages:")[0];
   return `${paths}stages:
   staging:
@@ -50,8 +55,16 @@ function rulesWithStages(repo: TestRepo, port: number, onFailure: "keep" | "roll
         timeout: 5s
   prod:
     from: staging
-    soak: 15s
+    soak: ${soak}
 `;
+}
+
+/** Commits new rules (which affect no stack) and pushes them. */
+function setRules(repo: TestRepo, text: string, message: string): string {
+  repo.write("stacks/gitops.yaml", text);
+  const c = repo.commit(message);
+  repo.git("push", "-q", "origin", "main");
+  return c;
 }
 
 /** Sets every stack's version and pushes the commit. */
@@ -67,12 +80,6 @@ async function apply(repo: TestRepo): Promise<{ r: CliResult; results: Map<strin
   const results = new Map<string, Result>();
   for (const x of JSON.parse(r.stdout || '{"stacks":[]}').stacks as Result[]) results.set(x.stack, x);
   return { r, results };
-}
-
-/** Waits until the gate's reported soak is over: the time the runner itself gave, no guessed delay. */
-async function soakOver(gate: Result["gate"]): Promise<void> {
-  const until = Date.parse(gate!.soakUntil!);
-  while (Date.now() <= until) await new Promise((r) => setTimeout(r, Math.max(50, until - Date.now() + 50)));
 }
 
 const prodCommits = (repo: TestRepo) =>
@@ -117,15 +124,16 @@ describe("progressive promotion", () => {
     assert.equal(gate.candidate, v1);
     assert.equal(gate.soakUntil, prod.gate!.soakUntil);
 
-    await soakOver(prod.gate);
+    const shortened = setRules(repo, rulesWithStages(repo, health.port, "keep", "1s"), "shorten prod's soak");
     const second = await apply(repo);
     assert.equal(second.r.code, 0, second.r.stderr);
+    assert.equal(second.results.get("staging")!.status, "skipped", "the rules changed nothing for staging");
     assert.equal(second.results.get("prod")!.status, "succeeded");
     assert.equal(health.hits.get("/health/v1"), 2, "staging's check ran again before the promotion");
     const t = tags(repo.dir, "prod");
-    assert.equal(t["gitops:commit"], v1);
+    assert.equal(t["gitops:commit"], shortened, "what staging runs, as the newest commit that changes nothing for it");
     const promoted = JSON.parse(t["gitops:promoted"]);
-    assert.equal(promoted.commit, v1);
+    assert.equal(promoted.commit, shortened);
     assert.equal(promoted.from, "staging");
     assert.deepEqual(promoted.passed, ["health"]);
     assert.match(promoted.by, /^apply \(/);
@@ -151,6 +159,7 @@ describe("progressive promotion", () => {
   });
 
   it("lets a newer passing commit supersede an older one still soaking", async () => {
+    setRules(repo, rulesWithStages(repo, health.port, "keep"), "soak for an hour in staging");
     const v3 = release(repo, "v3");
     const soaking = await apply(repo);
     assert.equal(soaking.r.code, 0, soaking.r.stderr);
@@ -161,16 +170,18 @@ describe("progressive promotion", () => {
     const prod = superseded.results.get("prod")!;
     assert.equal(prod.status, "waiting");
     assert.equal(prod.gate?.candidate, v4);
-    await soakOver(prod.gate);
+    const shortened = setRules(repo, rulesWithStages(repo, health.port, "keep", "1s"), "shorten prod's soak");
     const done = await apply(repo);
     assert.equal(done.r.code, 0, done.r.stderr);
-    assert.equal(tags(repo.dir, "prod")["gitops:commit"], v4);
+    assert.equal(tags(repo.dir, "prod")["gitops:commit"], shortened, "v4, and the rules commit after it");
+    assert.equal(tags(repo.dir, "staging")["gitops:commit"], v4);
     assert.ok(!prodCommits(repo).includes(v3), "v3 never reached prod");
   });
 
   it("rolls staging back to its previous commit and pins it when its check fails (onFailure: rollback)", async () => {
     const v4 = tags(repo.dir, "staging")["gitops:commit"];
-    repo.write("stacks/gitops.yaml", rulesWithStages(repo, health.port, "rollback"));
+    const prodBefore = tags(repo.dir, "prod")["gitops:commit"];
+    repo.write("stacks/gitops.yaml", rulesWithStages(repo, health.port, "rollback", "1s"));
     repo.commit("roll staging back when its check fails");
     const bad = release(repo, "bad");
     const r = await apply(repo);
@@ -181,16 +192,16 @@ describe("progressive promotion", () => {
     assert.equal(t["gitops:pin"], v4);
     assert.equal(t["gitops:command"], "rollback");
     assert.notEqual(t["gitops:commit"], bad);
-    assert.equal(tags(repo.dir, "prod")["gitops:commit"], v4, "prod keeps what it ran");
+    assert.equal(tags(repo.dir, "prod")["gitops:commit"], prodBefore, "prod keeps what it ran");
   });
 
   it("promotes by hand only through the gate, unless overridden with a reason that is recorded", async () => {
     const bad = repo.git("rev-parse", "HEAD");
-    const v4 = tags(repo.dir, "prod")["gitops:commit"];
+    const before = tags(repo.dir, "prod")["gitops:commit"];
     const refused = await gitops(repo.dir, "promote", "--stack", "prod", "--to", bad);
     assert.equal(refused.code, 3, refused.stderr);
     assert.match(refused.stderr, /error: prod's gate is closed for [0-9a-f]{7}: /);
-    assert.equal(tags(repo.dir, "prod")["gitops:commit"], v4);
+    assert.equal(tags(repo.dir, "prod")["gitops:commit"], before);
 
     const forced = await gitops(repo.dir, "promote", "--stack", "prod", "--to", bad, "--override", "hotfix INC-42");
     assert.equal(forced.code, 0, forced.stderr);
