@@ -142,20 +142,21 @@ describe("progressive promotion", () => {
   });
 
   it("keeps a commit whose check fails in staging out of prod, and says why", async () => {
+    const prodBefore = tags(repo.dir, "prod")["gitops:commit"];
     const bad = release(repo, "bad");
     const failed = await apply(repo);
     assert.equal(failed.r.code, 1, failed.r.stderr);
-    assert.equal(tags(repo.dir, "staging")["gitops:commit"], bad, "staging runs it: onFailure keeps it");
+    assert.equal(tags(repo.dir, "staging")["gitops:commit"], bad, `staging runs it, as onFailure says keep:\n${failed.r.stderr}`);
     assert.match(failed.results.get("staging")!.error!, /check health failed: http:\/\/127\.0\.0\.1:\d+\/health\/bad answered 500/);
     assert.match(failed.r.stderr, /error: staging: deployed [0-9a-f]{7}, but its check health failed/);
-    assert.equal(tags(repo.dir, "prod")["gitops:commit"], v1);
+    assert.equal(tags(repo.dir, "prod")["gitops:commit"], prodBefore);
 
     const again = await apply(repo);
     assert.equal(again.r.code, 0, again.r.stderr);
     const prod = again.results.get("prod")!;
     assert.equal(prod.status, "waiting");
     assert.match(prod.reason!, /staging's check failed on [0-9a-f]{7}: health: .*answered 500/);
-    assert.equal(tags(repo.dir, "prod")["gitops:commit"], v1);
+    assert.equal(tags(repo.dir, "prod")["gitops:commit"], prodBefore);
   });
 
   it("lets a newer passing commit supersede an older one still soaking", async () => {
