@@ -1,11 +1,8 @@
 import type { CommandModule } from "yargs";
-import { createContext, type GlobalOptions } from "../services/context";
+import type { GlobalOptions } from "../services/context";
 import { ExitCode } from "../errors";
-import { promote } from "../flows/promote";
-import { summaryLine } from "../services/report";
 import { abortOnSignals } from "./interrupt";
 import { withLockTimeout, withOutputs } from "./options";
-import { printFailures, writeOutputs } from "./output";
 
 interface Args extends GlobalOptions {
   stack: string;
@@ -40,6 +37,12 @@ export const promoteCommand: CommandModule<GlobalOptions, Args> = {
       .example("$0 promote --stack prod", "Deploy to prod what staging verified, if it has soaked and its checks pass now")
       .example("$0 promote --stack prod --to 3f2a9c1 --override 'hotfix, INC-42'", "Skip the gate, recorded on prod") as never,
   handler: async (a) => {
+    const [{ createContext }, { promote }, { summaryLine }, { printFailures, writeOutputs }] = await Promise.all([
+      import("../services/context"),
+      import("../flows/promote"),
+      import("../services/report"),
+      import("./output"),
+    ]);
     const ctx = await createContext(a, process.env, process.cwd());
     const signal = abortOnSignals(ctx.log, "the stack's state stays consistent");
     const out = await promote(ctx, { stack: a.stack, to: a.to, override: a.override, lockTimeout: a["lock-timeout"], signal });
