@@ -3,6 +3,7 @@
  * the command modules; parses only when run directly, so tests can build it too.
  */
 import yargs from "yargs";
+import { affectedCommand } from "./commands/affected";
 import { agentCommand } from "./commands/agent";
 import { applyCommand } from "./commands/apply";
 import { driftCommand } from "./commands/drift";
@@ -11,6 +12,7 @@ import { initStackCommand } from "./commands/initStack";
 import { previewCommand } from "./commands/preview";
 import { promoteCommand } from "./commands/promote";
 import { pulumiCommand } from "./commands/pulumi";
+import { reportCommand } from "./commands/report";
 import { restoreCommand } from "./commands/restore";
 import { rollbackCommand } from "./commands/rollback";
 import { statusCommand } from "./commands/status";
@@ -20,6 +22,8 @@ import { ExitCode, formatError, GitopsError, usageError } from "./errors";
 
 const commands = [
   previewCommand,
+  affectedCommand,
+  reportCommand,
   applyCommand,
   statusCommand,
   historyCommand,
@@ -35,7 +39,7 @@ const commands = [
 ];
 
 export function buildParser(argv: string[]) {
-  const named = commands.find((c) => c.command === argv.find((a) => !a.startsWith("-")));
+  const named = commands.find((c) => String(c.command).split(" ")[0] === argv.find((a) => !a.startsWith("-")));
   const parser = yargs(argv)
     .scriptName("gitops")
     .usage(
@@ -68,7 +72,7 @@ export function buildParser(argv: string[]) {
     // each is a usage error, with the command's help as the hint.
     .fail((msg, err) => {
       if (err instanceof GitopsError) throw err;
-      throw usageError(msg ?? err?.message ?? String(err), `see \`gitops ${named ? `${named.command} ` : ""}--help\``);
+      throw usageError(msg ?? err?.message ?? String(err), `see \`gitops ${named ? `${String(named.command).split(" ")[0]} ` : ""}--help\``);
     })
     .help()
     .wrap(Math.min(110, process.stdout.columns || 110));

@@ -21,6 +21,16 @@ export const wholeNumber =
     return n;
   };
 
+/** How preview and affected choose their stacks: those a branch changes compared with a base, or all. */
+export const withTargets = <T>(y: Argv<T>) =>
+  y
+    .option("base", {
+      type: "string",
+      describe: "Compare with this ref (default: <remote>/<protected branch>, else the local protected branch)",
+      requiresArg: true,
+    })
+    .option("all", { type: "boolean", describe: "Every stack, whatever changed" });
+
 export const withStacks = <T>(y: Argv<T>) =>
   y.option("stack", { type: "string", array: true, describe: "Only these stacks (repeatable)", requiresArg: true });
 

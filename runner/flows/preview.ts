@@ -31,7 +31,7 @@ async function defaultBase(ctx: Context): Promise<string> {
   return protectedBranch;
 }
 
-async function chooseStacks(ctx: Context, o: PreviewOptions, all: string[]): Promise<string[]> {
+async function chooseStacks(ctx: Context, o: Pick<PreviewOptions, "base" | "stacks" | "all">, all: string[]): Promise<string[]> {
   if (o.stacks?.length) return selectStacks(all, o.stacks);
   if (o.all) return all;
   const base = o.base ?? (await defaultBase(ctx));
@@ -52,6 +52,20 @@ async function chooseStacks(ctx: Context, o: PreviewOptions, all: string[]): Pro
 }
 
 /**
+ * The stacks a preview with these options runs on (their stack files checked), and the others. Also
+ * what `gitops affected` lists for a pipeline matrix, so a matrix previews exactly these.
+ */
+export async function previewTargets(
+  ctx: Context,
+  o: Pick<PreviewOptions, "base" | "stacks" | "all">,
+): Promise<{ all: string[]; targets: string[]; unaffected: string[] }> {
+  const all = discoverStacks(ctx.repo, ctx.rules);
+  const targets = await chooseStacks(ctx, o, all);
+  checkStackFiles(ctx.repo, targets);
+  return { all, targets, unaffected: all.filter((s) => !targets.includes(s)) };
+}
+
+/**
  * Whether this preview is a review: a pull request's, of a commit the protected branch does not
  * contain yet. A preview of what is already merged reviews nothing (it shows the fingerprint that
  * `apply --accept` names).
@@ -68,9 +82,7 @@ export async function preview(ctx: Context, o: PreviewOptions): Promise<PreviewO
   if (dirty.length) {
     ctx.log.warn(`uncommitted changes are ignored when choosing stacks (the previews still run on the working tree): ${dirty.join(", ")}`);
   }
-  const all = discoverStacks(ctx.repo, ctx.rules);
-  const targets = await chooseStacks(ctx, o, all);
-  checkStackFiles(ctx.repo, targets);
+  const { all, targets, unaffected } = await previewTargets(ctx, o);
   const program = await programFiles(ctx.repo, commit);
   const review = await reviewable(ctx, commit, dirty);
   const results = await pool(targets, o.parallel, async (name) => {
@@ -102,5 +114,5 @@ export async function preview(ctx: Context, o: PreviewOptions): Promise<PreviewO
     if (lacking) result.diagnostics.push({ severity: "warning", message: lacking });
     return result;
   });
-  return { commit, results, unaffected: all.filter((s) => !targets.includes(s)) };
+  return { commit, results, unaffected };
 }

@@ -5,6 +5,8 @@
  * Actions runs them (GITHUB_API_URL is Gitea's API, GITEA_ACTIONS is set). The job's `npm ci` and gitops run for real;
  * state goes to a file backend given as the repository variable PULUMI_BACKEND_URL, the passphrase
  * as the secret PULUMI_CONFIG_PASSPHRASE, the token as GITHUB_TOKEN, as the README tells users.
+ * actions/upload-artifact and download-artifact cannot be downloaded here: local stand-ins
+ * (test/fixtures/actions) pass the matrix jobs' results to the report job through a directory.
  * Every check reads Gitea's API or the backend.
  */
 import assert from "node:assert/strict";
@@ -46,7 +48,9 @@ describe("the GitHub workflows, run by act against Gitea", () => {
   });
 
   const owner = () => gitea.user;
-  const workflow = (file: string, event: string, payload: unknown) => {
+  const workflow = async (file: string, event: string, payload: unknown) => {
+    const artifacts = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-act-artifacts-"));
+    const standIn = (name: string) => path.join(__dirname, "..", "fixtures", "actions", name);
     const w: WorkflowRun = {
       cwd: repo.dir,
       workflow: `.github/workflows/${file}`,
@@ -55,37 +59,52 @@ describe("the GitHub workflows, run by act against Gitea", () => {
       instance: new URL(gitea.url).host,
       // As Gitea Actions runs the workflow (its runner sets GITEA_ACTIONS): the forge is Gitea, whose
       // API has GitHub's comment and status routes but its own for a commit's merged pull request.
-      env: { GITHUB_API_URL: gitea.apiUrl, GITEA_ACTIONS: "true" },
+      env: { GITHUB_API_URL: gitea.apiUrl, GITEA_ACTIONS: "true", ARTIFACTS_DIR: artifacts },
       vars: { PULUMI_BACKEND_URL: `file://${backend}` },
       secrets: { PULUMI_CONFIG_PASSPHRASE: passphrase, GITHUB_TOKEN: ciToken },
+      actions: {
+        "actions/upload-artifact@v4": standIn("upload-artifact"),
+        "actions/download-artifact@v4": standIn("download-artifact"),
+      },
     };
-    return runWorkflow(w);
+    try {
+      return await runWorkflow(w);
+    } finally {
+      fs.rmSync(artifacts, { recursive: true, force: true });
+    }
   };
   const statuses = (sha: string): Promise<{ context: string; status: string; description: string; target_url: string }[]> =>
     gitea.api("GET", `/repos/${owner()}/${REPO}/statuses/${sha}`);
 
   let pr: { number: number; head: { sha: string } };
 
-  it("preview.yml comments the preview on the pull request and sets its status", async () => {
+  it("preview.yml previews each affected stack in its own job and merges them into one comment and status", async () => {
     repo.git("checkout", "-q", "-b", "scale-staging");
-    const file = "stacks/Pulumi.staging.yaml";
-    repo.write(file, repo.read(file).replace(/replicas: \w+/, "replicas: 3"));
-    repo.commit("staging: 3 replicas");
+    for (const [file, n] of [
+      ["stacks/Pulumi.staging.yaml", 3],
+      ["stacks/Pulumi.prod.yaml", 4],
+    ] as const)
+      repo.write(file, repo.read(file).replace(/replicas: \w+/, `replicas: ${n}`));
+    repo.commit("staging: 3 replicas, prod: 4");
     repo.git("push", "-q", "origin", "scale-staging");
     pr = await gitea.api("POST", `/repos/${owner()}/${REPO}/pulls`, { head: "scale-staging", base: "main", title: "staging: 3 replicas" });
     assert.equal(pr.head.sha, repo.git("rev-parse", "HEAD"));
 
     const r = await workflow("preview.yml", "pull_request", { action: "opened", number: pr.number, pull_request: pr });
     assert.equal(r.code, 0, r.output);
+    // One matrix job per affected stack (act names them preview-1, preview-2), then the report job.
+    for (const job of ["affected", "preview-1", "preview-2", "report"])
+      assert.match(r.output, new RegExp(`\\[pulumi-gitops preview/${job}\\s*\\] .*Job succeeded`));
+    assert.match(r.output, new RegExp(`preview --stack "\\$GITOPS_STACK"[\\s\\S]*${stack}: 1 to update`));
     const comments: { body: string }[] = await gitea.api("GET", `/repos/${owner()}/${REPO}/issues/${pr.number}/comments`);
     assert.equal(comments.length, 1, r.output);
     assert.ok(comments[0].body.startsWith(MARKER), comments[0].body);
-    assert.match(comments[0].body, /\| staging \| \d+ \| 0 \| 0 \| 0 \| 0 \| changes \|/);
-    assert.match(comments[0].body, /Not affected by this change, not previewed: dev, prod\./);
+    assert.match(comments[0].body, /\| staging \| \d+ \| 0 \| 0 \| 0 \| 0 \| changes \|\n\| prod \| \d+ \| 0 \| 0 \| 0 \| 0 \| changes \|/);
+    assert.match(comments[0].body, /Not affected by this change, not previewed: dev\./);
     const status = (await statuses(pr.head.sha)).find((s) => s.context === "pulumi-gitops/preview");
     assert.deepEqual(
       { status: status?.status, description: status?.description },
-      { status: "success", description: "changes in 1 stack" },
+      { status: "success", description: "changes in 2 stacks" },
     );
     // The link is the workflow run's, from the environment act gives the job as GitHub would.
     assert.equal(status?.target_url, `https://${new URL(gitea.url).host}/${owner()}/${REPO}/actions/runs/1`);
