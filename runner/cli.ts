@@ -72,7 +72,10 @@ export function buildParser(argv: string[]) {
     // each is a usage error, with the command's help as the hint.
     .fail((msg, err) => {
       if (err instanceof GitopsError) throw err;
-      throw usageError(msg ?? err?.message ?? String(err), `see \`gitops ${named ? `${String(named.command).split(" ")[0]} ` : ""}--help\``);
+      throw usageError(
+        msg ?? err?.message ?? String(err),
+        `see \`gitops ${named ? `${String(named.command).split(" ")[0]} ` : ""}--help\``,
+      );
     })
     .help()
     .wrap(Math.min(110, process.stdout.columns || 110));
