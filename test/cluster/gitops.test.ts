@@ -9,19 +9,12 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startCli } from "../helpers/cli";
 import { tags } from "../helpers/pulumi";
-import { createRepo, renderStackYaml, type TestRepo } from "../helpers/repo";
+import { clusterStackYaml, createRepo, type TestRepo } from "../helpers/repo";
 import { startCluster, type Cluster } from "../fixtures/cluster";
 
 const NS = "web-local";
 const DEPLOYMENT = `/apis/apps/v1/namespaces/${NS}/deployments/web`;
 const SERVICE = `/api/v1/namespaces/${NS}/services/web`;
-
-/** The dev stack's config, but on a live cluster whose kubeconfig comes from the environment. */
-function localStackYaml(): string {
-  const text = renderStackYaml("local").replace(/mode: render\n(\s+)renderDir: rendered\/local/, "mode: cluster\n$1skipAwait: true");
-  assert.match(text, /mode: cluster\n\s+skipAwait: true/, "the dev stack file still has the shape this test rewrites");
-  return text;
-}
 
 describe("gitops against a live cluster", { timeout: 900_000 }, () => {
   let cluster: Cluster;
@@ -44,7 +37,7 @@ describe("gitops against a live cluster", { timeout: 900_000 }, () => {
   before(async () => {
     cluster = await startCluster();
     repo = createRepo([]);
-    repo.write("stacks/Pulumi.local.yaml", localStackYaml());
+    repo.write("stacks/Pulumi.local.yaml", clusterStackYaml("local"));
     repo.commit("a local stack on a live cluster");
     repo.git("push", "-q", "origin", "main");
   });

@@ -25,6 +25,17 @@ export function renderStackYaml(name: string): string {
   return fs.readFileSync(path.join(PROJECT, "stacks", "Pulumi.dev.yaml"), "utf8").replace(/\bdev\b/g, name);
 }
 
+/** The dev stack's config renamed for `name`, on a live cluster (no kubelet) whose kubeconfig comes from KUBECONFIG. */
+export function clusterStackYaml(name: string): string {
+  const text = renderStackYaml(name).replace(
+    new RegExp(`mode: render\\n(\\s+)renderDir: rendered/${name}`),
+    "mode: cluster\n$1skipAwait: true",
+  );
+  if (!/mode: cluster\n\s+skipAwait: true/.test(text))
+    throw new Error("stacks/Pulumi.dev.yaml no longer has the shape clusterStackYaml rewrites");
+  return text;
+}
+
 export function git(dir: string, ...args: string[]): string {
   return execFileSync("git", args, { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 }

@@ -29,12 +29,19 @@ interface Workflow {
   jobs: Record<string, { environment?: string; steps: WorkflowStep[] }>;
 }
 
-/** The shell commands of a workflow's one job, in order (`uses:` steps are not commands). */
-function githubCommands(file: string): string[] {
+/** The shell commands of each of a workflow's jobs, in order (`uses:` steps are not commands). */
+function githubJobs(file: string): Record<string, string[]> {
   const wf = parse(read(file)) as Workflow;
-  const jobs = Object.values(wf.jobs);
+  return Object.fromEntries(
+    Object.entries(wf.jobs).map(([name, job]) => [name, job.steps.filter((s) => s.run !== undefined).map((s) => s.run!.trim())]),
+  );
+}
+
+/** The shell commands of a workflow's one job. */
+function githubCommands(file: string): string[] {
+  const jobs = Object.values(githubJobs(file));
   assert.equal(jobs.length, 1, `${file} has one job`);
-  return jobs[0].steps.filter((s) => s.run !== undefined).map((s) => s.run!.trim());
+  return jobs[0];
 }
 
 function gitlabCommands(job: string): string[] {
@@ -61,11 +68,15 @@ export function jenkinsStages(text: string): Record<string, string[]> {
 describe("the shipped pipelines", () => {
   const jenkins = jenkinsStages(read("Jenkinsfile"));
 
-  it("run the same commands to preview a change request in all three", () => {
-    const github = githubCommands(".github/workflows/preview.yml");
-    assert.deepEqual(github, ["npm ci --no-audit --no-fund", "npm run --silent ci:preview"]);
-    assert.deepEqual(gitlabCommands("preview"), github);
-    assert.deepEqual(jenkins.preview, github);
+  it("run the same commands to preview a change request in all three, GitHub's spread over a job per stack", () => {
+    const one = ["npm ci --no-audit --no-fund", "npm run --silent ci:preview"];
+    assert.deepEqual(gitlabCommands("preview"), one);
+    assert.deepEqual(jenkins.preview, one);
+    assert.deepEqual(githubJobs(".github/workflows/preview.yml"), {
+      affected: ["npm ci --no-audit --no-fund", 'stacks=$(npm run --silent ci:affected)\necho "stacks=$stacks" >> "$GITHUB_OUTPUT"'],
+      preview: ["npm ci --no-audit --no-fund", "npm run --silent ci:preview-stack"],
+      report: ["npm ci --no-audit --no-fund", "npm run --silent ci:report"],
+    });
   });
 
   it("run the same commands to apply main in all three", () => {
@@ -86,6 +97,10 @@ describe("the shipped pipelines", () => {
     assert.deepEqual(Object.keys(jenkins), ["preview", "apply", "drift"]);
     const scripts = (JSON.parse(read("package.json")) as { scripts: Record<string, string> }).scripts;
     assert.match(scripts["ci:preview"], /node bin\/gitops preview --comment --status$/);
+    // ci:preview in three steps: the same stacks, previewed one per job, merged into the same comment and status.
+    assert.match(scripts["ci:affected"], /node bin\/gitops affected --json$/);
+    assert.match(scripts["ci:preview-stack"], /node bin\/gitops preview --stack "\$GITOPS_STACK" --json preview-result\.json$/);
+    assert.match(scripts["ci:report"], /node bin\/gitops report preview-results --affected "\$GITOPS_AFFECTED" --comment --status$/);
     assert.match(scripts["ci:apply"], /node bin\/gitops apply --status --comment$/);
     // The report goes to the job summary on GitHub, to a file the other two keep as an artifact.
     assert.match(scripts["ci:drift"], /node bin\/gitops drift --report "\$\{GITHUB_STEP_SUMMARY:-drift-report\.md\}"$/);
