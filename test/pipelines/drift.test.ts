@@ -90,6 +90,6 @@ describe("the drift schedules, run by act and gitlab-ci-local against a live clu
     assert.match(r.output, /local: drift in 1 resource\(s\)/);
     const report = fs.readFileSync(path.join(repo.dir, "drift-report.md"), "utf8");
     assert.match(report, /\| local \| 0 \| 1 \| 0 \| 0 \| \d+ \| drift \|/);
-    assert.match(report, /kubernetes:apps\/v1:Deployment <b>web<\/b>[\s\S]*\| spec\.replicas \|/);
+    assert.match(report, /kubernetes:apps\/v1:Deployment <b>web-deployment<\/b>[\s\S]*\| spec\.replicas \| update \| `1` \| `3` \|/);
   });
 });
