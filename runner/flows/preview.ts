@@ -4,7 +4,15 @@ import { affectedStacks, programFiles } from "../services/changes";
 import { openStack, runOperation, type StackResult } from "../services/workspace";
 import { GitopsError, stopIfAborted } from "../errors";
 import * as git from "../services/git";
-import { engineVersions, makeFingerprint, plannedChanges, recordReview, stackInputs, stateVersion } from "../services/reviews";
+import {
+  engineVersions,
+  makeFingerprint,
+  plannedChanges,
+  recordReview,
+  reviewRequired,
+  stackInputs,
+  stateVersion,
+} from "../services/reviews";
 import { missingSalt } from "../services/stackFiles";
 import { checkStackFiles, discoverStacks, selectStacks } from "../services/stacks";
 import { pool } from "../services/pool";
@@ -107,8 +115,10 @@ export async function preview(ctx: Context, o: PreviewOptions): Promise<PreviewO
         state: state.state,
         changes,
       });
-      log.info(`fingerprint ${result.fingerprint.id}${review ? ", recorded as reviewed" : ""}`);
-      if (review) await recordReview(stack, result.fingerprint);
+      // Recorded only where apply will look for it (the rules at this commit, which a merge carries).
+      const record = review && reviewRequired(ctx.rules, all, name);
+      log.info(`fingerprint ${result.fingerprint.id}${record ? ", recorded as reviewed" : ""}`);
+      if (record) await recordReview(stack, result.fingerprint);
     }
     const lacking = missingSalt(ctx.repo, name);
     if (lacking) result.diagnostics.push({ severity: "warning", message: lacking });

@@ -72,9 +72,11 @@ describe("reviewed previews", () => {
 
   it("deploys a squash merge of exactly what was reviewed without asking, and refuses a pull request reviewed before it", async () => {
     branch(repo, "scale", (s) => s.replace("replicas: 1", "replicas: 3"), "scale staging to 3");
-    const pa = await gitops(repo.dir, "preview");
+    const pa = await gitops(repo.dir, "preview", "--all");
     assert.equal(pa.code, 0, pa.stderr);
     assert.match(pa.stderr, /\[staging\] fingerprint [0-9a-f]{16}, recorded as reviewed$/m);
+    assert.match(pa.stderr, /\[dev\] fingerprint [0-9a-f]{16}$/m);
+    assert.deepEqual(reviewTags(tags(repo.dir, "dev")), [], "dev needs no review: none is recorded on it");
     branch(repo, "quiet", (s) => s.replace("LOG_LEVEL: debug", "LOG_LEVEL: info"), "log less on staging");
     const pb = await gitops(repo.dir, "preview", "--json", "-");
     assert.equal(pb.code, 0, pb.stderr);
