@@ -90,6 +90,11 @@ export class Agent {
   private stacks: StackStatus[] = [];
   private history: Record<string, HistoryEntry[]> = {};
   private readonly wanted = { sync: false, drift: false };
+  /**
+   * Whether the queued sync must run whatever the tip: asked for by the start, a webhook or a backoff
+   * (or a tip that moved during the last one). An interval's poll only fetches and compares.
+   */
+  private fullSync = false;
   private running?: Promise<void>;
   private stopping = false;
   /** Aborted on stop: no git call to the remote or engine operation starts after it. */
@@ -128,6 +133,7 @@ export class Agent {
     if (this.stopping) return;
     this.log.debug(`${kind} requested (${reason})`);
     this.wanted[kind] = true;
+    if (kind === "sync" && reason !== "interval") this.fullSync = true;
     this.kick();
   }
 
@@ -205,8 +211,11 @@ export class Agent {
       this.wanted[kind] = false;
       this.state.busy = kind;
       try {
-        if (kind === "sync") await this.sync();
-        else await this.checkDrift();
+        if (kind === "sync") {
+          const full = this.fullSync;
+          this.fullSync = false;
+          await this.sync(full);
+        } else await this.checkDrift();
       } catch (err) {
         // A bug, not a user's mistake: say so loudly, keep the agent alive for the next commit.
         if (!(err instanceof Stopped)) this.log.error(`${kind} failed unexpectedly: ${(err as Error)?.stack ?? String(err)}`);
@@ -296,7 +305,7 @@ export class Agent {
     return createContext({ ...this.o.global, repo: this.clone }, this.o.env, this.clone);
   }
 
-  private async sync(): Promise<void> {
+  private async sync(full: boolean): Promise<void> {
     const previous = this.state.failure;
     if (previous && previous.commit === undefined && Date.now() < this.retryAt) {
       this.log.debug(`the last fetch failed; next attempt at ${previous.retryAt}`);
@@ -314,6 +323,13 @@ export class Agent {
       return;
     }
     this.state.head = tip;
+    // An interval's poll of a tip that was synced and has not failed since: nothing to do, and no
+    // engine, checkout or log line for it; the syncs metric counts it.
+    if (!full && !this.state.failure && this.state.lastSync?.commit === tip && this.state.lastSync.outcome !== "failed") {
+      this.state.lastSync = { commit: tip, time: new Date().toISOString(), outcome: "in_sync" };
+      this.metrics.syncs.inc({ outcome: "in_sync" });
+      return;
+    }
     const failed = this.state.failure;
     if (failed && failed.commit === undefined) {
       this.log.info(`fetched ${this.o.branch} again after ${failed.attempts} failed attempt(s)`);
@@ -362,6 +378,7 @@ export class Agent {
       if (err instanceof RefusedError && (await git.resolveCommit(this.clone, `refs/remotes/${REMOTE}/${this.o.branch}`)) !== tip) {
         this.log.info(`${this.o.branch} moved past ${short(tip)} during the sync: syncing the new tip`);
         this.wanted.sync = true;
+        this.fullSync = true;
         return;
       }
       outcome = "failed";

@@ -11,6 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { startGitDaemon, type GitDaemon } from "../fixtures/gitDaemon";
 import { parseMetrics, startAgent } from "../helpers/agent";
 import { gitops } from "../helpers/cli";
+import { loggingEngine } from "../helpers/pulumi";
 import { createFileRepo, fileStackYaml, git, type TestRepo } from "../helpers/repo";
 
 function push(repo: TestRepo, content: string | undefined, message: string): string {
@@ -185,6 +186,21 @@ describe("gitops agent", () => {
     assert.ok(two instanceof Error, "the second agent must not start");
     assert.match(two.message, new RegExp(`another agent \\(pid ${one.pid}\\) works in`));
     assert.equal((await one.stop()).code, 0);
+  });
+
+  it("polls an unchanged branch with a fetch only: no engine process and no log line per poll, a metric instead", async (t) => {
+    const log = path.join(workDir, "engine.log");
+    const engine = loggingEngine(path.join(workDir, "engine"), log);
+    const agent = await startAgent(t, workDir, ["--repo", url, "--interval", "1s", "--drift-interval", "0"], {
+      PULUMI_GITOPS_ENGINE: engine,
+    });
+    await agent.waitFor("ready", async () => (await agent.get("/readyz")).status === 200);
+    const idle = () => agent.metric("gitops_agent_syncs_total", { outcome: "in_sync" });
+    const [calls, said, polls] = [fs.readFileSync(log, "utf8"), agent.output(), (await idle()) ?? 0];
+    await agent.waitFor("three more polls", async () => ((await idle()) ?? 0) >= polls + 3);
+    assert.equal(fs.readFileSync(log, "utf8"), calls, "no engine process ran for an idle poll");
+    assert.equal(agent.output(), said, "an idle poll logs nothing");
+    assert.equal((await agent.stop()).code, 0);
   });
 
   it("keeps a rolled-back stack on its pin: new commits skip it, --remediate restores the pinned commit", async (t) => {
