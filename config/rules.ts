@@ -2,6 +2,7 @@
  * The runner's rules, stacks/gitops.yaml: optional, every key defaulted from the repository layout.
  * Read and checked like a stack file (load.ts): one schema, every problem at once, one format.
  */
+import type { ValidateFunction } from "ajv";
 import type { FromSchema } from "json-schema-to-ts";
 import { ajv, type ConfigProblem, readYamlMapping, schemaProblem } from "./load";
 import { DURATION, durationMs } from "./duration";
@@ -138,13 +139,15 @@ export const DEFAULT_RULES: Rules = {
   stages: {},
 };
 
-const validate = ajv.compile<RulesFile>(rulesSchema);
+/** Compiled on first use: compiling the schema is most of what `gitops --help` would otherwise load. */
+let validate: ValidateFunction<RulesFile> | undefined;
 
 /** Reads stacks/gitops.yaml under `repoDir` (absent: the defaults), or says everything wrong with it. */
 export function readRules(repoDir: string): { rules?: Rules; problems: ConfigProblem[] } {
   const { root, problems } = readYamlMapping(repoDir, RULES_FILE, { what: "rules file", optional: true });
   if (problems.length) return { problems };
   if (root === undefined) return { rules: DEFAULT_RULES, problems };
+  validate ??= ajv.compile<RulesFile>(rulesSchema);
   if (!validate(root)) return { problems: (validate.errors ?? []).map((e) => schemaProblem(RULES_FILE, e)) };
   const stageProblems = checkStages(root.stages ?? {});
   if (stageProblems.length) return { problems: stageProblems };
