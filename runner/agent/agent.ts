@@ -324,11 +324,10 @@ export class Agent {
     }
     this.state.head = tip;
     // An interval's poll of a tip that was synced and has not failed since: nothing to do, and no
-    // engine, checkout or log line for it; the syncs metric counts it.
+    // engine, checkout or log line for it; the syncs metric counts it, /status keeps the last sync.
     // A stack waiting at its promotion gate may open with time alone: those polls sync in full.
     const waiting = this.stacks.some((s) => s.gate?.candidate !== undefined && s.gate.candidate !== s.commit);
     if (!full && !waiting && !this.state.failure && this.state.lastSync?.commit === tip && this.state.lastSync.outcome !== "failed") {
-      this.state.lastSync = { commit: tip, time: new Date().toISOString(), outcome: "in_sync" };
       this.metrics.syncs.inc({ outcome: "in_sync" });
       return;
     }
