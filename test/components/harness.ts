@@ -3,6 +3,7 @@
  * node --test runs each test file in its own process.
  */
 import * as pulumi from "@pulumi/pulumi";
+import * as rules from "../../policy/rules";
 
 /** A resource as the mocks saw it being registered. */
 export interface Registered {
@@ -85,4 +86,31 @@ export function byName(resources: readonly Registered[], name: string): Register
   if (found.length !== 1)
     throw new Error(`expected one resource named ${name}, found ${found.length}: ${resources.map((r) => r.name).join(", ")}`);
   return found[0];
+}
+
+/**
+ * The policy pack's rules (policy/rules.ts, what the engine runs in `gitops preview` and `apply`)
+ * over what the mocks saw, for programs no test engine can preview (their AWS resources). The mocks
+ * know every value, so the rules link resources by value (ids, names) instead of by the property
+ * dependencies the engine also gives them. test/runner/policy.test.ts runs the pack in the engine.
+ */
+export function policyViolations(
+  rs: readonly Registered[],
+  ...only: ((rs: readonly rules.Resource[]) => rules.Violation[])[]
+): { resource: string; message: string }[] {
+  const resources = rs.map((r) => ({
+    type: r.type,
+    name: r.name,
+    urn: `urn:pulumi:test::pulumi-gitops::${r.type}::${r.name}`,
+    props: { ...r.state, id: r.id },
+    propertyDependencies: {},
+  }));
+  const all = [
+    rules.noPublicBuckets,
+    rules.containersHardened,
+    rules.deploymentsInQuotaedNamespaces,
+    rules.privilegedRolesNotFromPullRequests,
+    rules.containersProbed,
+  ];
+  return (only.length ? only : all).flatMap((rule) => rule(resources).map((v) => ({ resource: v.resource.name, message: v.message })));
 }

@@ -6,16 +6,20 @@ import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import { readStackFile, toEngineConfig } from "../../config";
 import { runProgram, StackOutputs } from "../../program";
-import { installMocks, ofType, Registered, settle, valueOf } from "../components/harness";
+import { installMocks, ofType, policyViolations, Registered, settle, valueOf } from "../components/harness";
 import {
   containersHardened,
+  containersProbed,
   deploymentsInQuotaedNamespaces,
   noPublicBuckets,
   privilegedRolesNotFromPullRequests,
-  runAllChecks,
-} from "./checks";
+  type Resource,
+  type Violation,
+} from "../../policy/rules";
 
 const repoRoot = path.join(__dirname, "..", "..");
+
+const check = (rule: (rs: readonly Resource[]) => Violation[], rs: readonly Registered[]) => policyViolations(rs, rule);
 const ctx = { root: "/repo", home: "/home/ci" };
 
 /** Runs the whole program for `stack` the way the engine would: its YAML, as engine config. */
@@ -29,11 +33,11 @@ async function runStack(stack: string): Promise<{ resources: Registered[]; out: 
   return { resources, out };
 }
 
-describe("every stack passes every policy", () => {
+describe("every stack passes every policy of the pack", () => {
   for (const stack of ["dev", "staging", "prod"])
     it(stack, async () => {
       const { resources } = await runStack(stack);
-      assert.deepEqual(runAllChecks(resources), []);
+      assert.deepEqual(policyViolations(resources), []);
       // The checks must have had something to look at.
       assert.equal(ofType(resources, "kubernetes:apps/v1:Deployment").length, 1);
       assert.equal(ofType(resources, "kubernetes:core/v1:ResourceQuota").length, 1);
@@ -91,7 +95,7 @@ describe("per-environment program", () => {
   });
 });
 
-describe("the checks catch violations", () => {
+describe("the policy pack's rules catch violations", () => {
   it("a public, unencrypted-transport bucket", async () => {
     const resources = installMocks("neg");
     const b = new aws.s3.Bucket("open", {});
@@ -108,7 +112,7 @@ describe("the checks catch violations", () => {
     });
     await settle();
     assert.deepEqual(
-      noPublicBuckets(resources).map((v) => v.message),
+      check(noPublicBuckets, resources).map((v) => v.message),
       [
         "no public access block with all four settings true",
         "bucket policy allows a public principal",
@@ -131,10 +135,17 @@ describe("the checks catch violations", () => {
     });
     await settle();
     assert.deepEqual(
-      containersHardened(resources).map((v) => v.message),
-      ["may run as root", "allows privilege escalation", "does not drop ALL capabilities", "has no CPU and memory limits"],
+      check(containersHardened, resources).map((v) => v.message),
+      ["may run as root", "allows privilege escalation", "does not drop ALL capabilities", "has no CPU and memory limits"].map(
+        (m) => `container c ${m}`,
+      ),
     );
-    assert.deepEqual(deploymentsInQuotaedNamespaces(resources), [{ resource: "rooty", message: "namespace wild has no ResourceQuota" }]);
+    assert.deepEqual(check(deploymentsInQuotaedNamespaces, resources), [
+      { resource: "rooty", message: "namespace wild has no ResourceQuota" },
+    ]);
+    assert.deepEqual(check(containersProbed, resources), [
+      { resource: "rooty", message: "container c has no livenessProbe and no readinessProbe" },
+    ]);
   });
 
   const trusts: { name: string; condition: any; want: RegExp }[] = [
@@ -174,7 +185,7 @@ describe("the checks catch violations", () => {
       });
       new aws.iam.RolePolicyAttachment("apply-admin", { role: role.name, policyArn: "arn:aws:iam::aws:policy/AdministratorAccess" });
       await settle();
-      const violations = privilegedRolesNotFromPullRequests(resources);
+      const violations = check(privilegedRolesNotFromPullRequests, resources);
       assert.ok(
         violations.some((v) => v.resource === "apply" && t.want.test(v.message)),
         JSON.stringify(violations),
@@ -190,6 +201,6 @@ describe("the checks catch violations", () => {
     });
     new aws.iam.RolePolicyAttachment("preview-ro", { role: role.name, policyArn: "arn:aws:iam::aws:policy/ReadOnlyAccess" });
     await settle();
-    assert.deepEqual(privilegedRolesNotFromPullRequests(resources), []);
+    assert.deepEqual(check(privilegedRolesNotFromPullRequests, resources), []);
   });
 });
