@@ -1,4 +1,5 @@
 import { type ConfigProblem, formatProblem } from "../config/load";
+import type { PolicyViolation } from "./services/workspace";
 /** Exit codes of every gitops command (documented in the README). */
 export const ExitCode = {
   ok: 0,
@@ -117,6 +118,23 @@ export class StaleCommitError extends RefusedError {
       `nothing to do if ${running.slice(0, 7)} is the newer commit; to deploy ${commit.slice(0, 7)} anyway, \`gitops rollback --stack ${stack} --to ${commit.slice(0, 7)}\``,
     );
     this.name = "StaleCommitError";
+  }
+}
+
+/** The policy pack (policy/) found mandatory violations in what would be deployed: exit 3, nothing deployed. */
+export class PolicyViolationError extends RefusedError {
+  constructor(
+    readonly stack: string,
+    readonly commit: string,
+    readonly violations: PolicyViolation[],
+    /** One line per violation, as the reports write them. */
+    lines: string[],
+  ) {
+    super(
+      `refusing to deploy ${commit.slice(0, 7)} to ${stack}: it violates mandatory policies (${[...new Set(violations.map((v) => v.policy))].join(", ")}):\n${lines.map((l) => `  ${l}`).join("\n")}`,
+      `fix them in a pull request (\`gitops preview --stack ${stack}\` shows them), or change the policy in policy/ through one`,
+    );
+    this.name = "PolicyViolationError";
   }
 }
 

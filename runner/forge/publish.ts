@@ -99,14 +99,24 @@ export function fingerprintsComment(results: StackResult[], room: number): strin
 const stackList = (rs: StackResult[]) => rs.map((r) => r.stack).join(", ");
 const stacksWord = (n: number) => `${n} stack${n === 1 ? "" : "s"}`;
 
+/** The policies a status names: the mandatory ones violated, else the advisory ones, each once. */
+function policyNames(rs: StackResult[], level: "mandatory" | "advisory"): string[] {
+  return [...new Set(rs.flatMap((r) => (r.policies ?? []).filter((v) => v.level === level).map((v) => v.policy)))];
+}
+
 export function previewStatus(out: PreviewPost, targetUrl: string | undefined): CommitStatus {
   const failed = out.results.filter((r) => r.status === "failed");
   const changed = out.results.filter(hasChanges).length;
-  if (failed.length) return { state: "failure", context: PREVIEW_CONTEXT, description: `failed: ${stackList(failed)}`, targetUrl };
+  const violated = policyNames(out.results, "mandatory");
+  const violations = violated.length ? ` (policy violated: ${violated.join(", ")})` : "";
+  if (failed.length)
+    return { state: "failure", context: PREVIEW_CONTEXT, description: `failed: ${stackList(failed)}${violations}`, targetUrl };
+  const advised = policyNames(out.results, "advisory");
   return {
     state: "success",
     context: PREVIEW_CONTEXT,
-    description: changed ? `changes in ${stacksWord(changed)}` : "no changes",
+    description:
+      (changed ? `changes in ${stacksWord(changed)}` : "no changes") + (advised.length ? `; policy warnings: ${advised.join(", ")}` : ""),
     targetUrl,
   };
 }

@@ -8,6 +8,7 @@ import ts from "typescript";
 import { parse } from "yaml";
 import * as git from "./git";
 import type { Rules } from "./rules";
+import { POLICY_DIR } from "./workspace";
 
 export interface Affected {
   /** Affected stacks, in the order given by `stacks`. */
@@ -34,7 +35,7 @@ const PROGRAM_SETTINGS = ["Pulumi.yaml", "tsconfig.json", "package.json", "packa
  * The repository files the program at `commit` is made of, read from git: its entry (Pulumi.yaml's
  * `main`, else the project directory by Node's rules, i.e. index.ts), every repository file its
  * imports reach, transitively, as TypeScript itself resolves them (tsconfig.json's options
- * included), and the files that steer resolution and installation. Dependencies in node_modules are
+ * included), the files that steer resolution and installation, and the policy pack (policy/). Dependencies in node_modules are
  * covered by the lockfile. The graph at the newer commit suffices: an edge to a file that changed can
  * only disappear through a change to a file that is still in the graph.
  */
@@ -94,6 +95,8 @@ export async function programFiles(repoDir: string, commit: string): Promise<Set
       }
     }
   }
+  // The policy pack runs on every stack's preview and deploy: a change to it affects them all.
+  if (tree.has(`${POLICY_DIR}/PulumiPolicy.yaml`)) for (const f of tree) if (f.startsWith(`${POLICY_DIR}/`)) files.add(f);
   return files;
 }
 

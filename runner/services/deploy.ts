@@ -6,14 +6,15 @@
  * Read top to bottom: `guardDeploy` and `deploy` first, then the steps in the order they run.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Stack } from "@pulumi/pulumi/automation";
+import type { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import type { Context } from "./context";
+import type { Logger } from "../log";
 import { backoffDelay } from "./backoff";
 import * as git from "./git";
 import { backupState, clearPendingOperations, exportState, notePendingCleared, readRecord, TAG, writeRecord } from "./records";
 import { engineError } from "./engineErrors";
-import { runOperation, skippedResult, type StackResult } from "./workspace";
-import { GitopsError, refused, StackLockedError, StaleCommitError, stopIfAborted } from "../errors";
+import { mandatoryViolations, policyLine, policyPacks, runOperation, skippedResult, type StackResult } from "./workspace";
+import { GitopsError, PolicyViolationError, refused, StackLockedError, StaleCommitError, stopIfAborted } from "../errors";
 
 export interface DeployOptions {
   /** Seconds to wait for another runner's lock on a stack before giving up. */
@@ -86,6 +87,8 @@ export async function deploy(
     let result: StackResult;
     try {
       stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
+      await requirePolicies(stack, commit, log, opts.signal);
+      stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
       const backup = await backupState(stack, ctx.backupDir, commit, now);
       log.debug(`state saved to ${backup.file}`);
       stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
@@ -108,7 +111,8 @@ export async function deploy(
       });
     } catch (err) {
       if (!(err instanceof GitopsError)) throw err;
-      results.push({ ...skipped(stack.name, commit, err.message), status: "failed", error: err.message, hint: err.hint });
+      const policies = err instanceof PolicyViolationError ? err.violations : undefined;
+      results.push({ ...skipped(stack.name, commit, err.message), status: "failed", error: err.message, hint: err.hint, policies });
       for (const rest of stacks.slice(i + 1)) results.push(skipped(rest.name, commit, `not applied: ${stack.name} was not deployed`));
       return { results, refusal: err };
     }
@@ -125,6 +129,18 @@ export async function deploy(
     }
   }
   return { results };
+}
+
+/**
+ * Runs the policy pack on a preview of the update first: the engine checks stack policies only
+ * after an update has made every resource, so the update itself cannot be what refuses.
+ */
+async function requirePolicies(stack: Stack, commit: string, log: Logger, signal?: AbortSignal): Promise<void> {
+  const ws = stack.workspace as LocalWorkspace;
+  if (!policyPacks(ws.workDir).length) return;
+  const checked = await runOperation(stack, "preview", { log, commit, signal });
+  const mandatory = mandatoryViolations(checked);
+  if (mandatory.length) throw new PolicyViolationError(stack.name, commit, mandatory, mandatory.map(policyLine));
 }
 
 const pendingNote = (cleared: string[]) =>

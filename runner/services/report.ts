@@ -1,5 +1,5 @@
 /** Markdown (for a pull-request comment) and JSON renderings of per-stack results. */
-import type { ResourceChange, StackResult } from "./workspace";
+import type { PolicyViolation, ResourceChange, StackResult } from "./workspace";
 import { hasChanges } from "./workspace";
 
 export interface ReportContext {
@@ -52,6 +52,12 @@ function resourceBlock(c: ResourceChange): string {
   if (!c.diffs.length) return head + "_no property details_\n\n</details>\n";
   const rows = c.diffs.map((d) => `| ${inline(d.path)} | ${inline(d.kind)} | ${cell(d.before)} | ${cell(d.after)} |`);
   return head + "| property | change | before | after |\n|---|---|---|---|\n" + rows.join("\n") + "\n\n</details>\n";
+}
+
+/** A policy finding as a list item: the policy, the resource it is about, what is wrong. */
+function policyItem(v: PolicyViolation): string {
+  const where = v.resource ? ` on ${inline(v.type ?? "")} **${inline(v.resource)}**` : " on the stack";
+  return `- ${v.level === "mandatory" ? "❌" : "⚠️"} \`${inline(v.policy)}\` (${v.level})${where}: ${inline(v.message)}\n`;
 }
 
 function resultLabel(r: StackResult): string {
@@ -140,6 +146,8 @@ export function renderMarkdown(results: StackResult[], ctx: ReportContext, maxCh
 
   for (const r of results) {
     const warnings = r.diagnostics.filter((d) => d.severity === "warning");
+    const mandatory = (r.policies ?? []).filter((v) => v.level === "mandatory");
+    const advisory = (r.policies ?? []).filter((v) => v.level === "advisory");
     if (!b.add(`\n### ${inline(r.stack)}\n\n`)) {
       o.stacks++;
       o.changes += r.changes.length;
@@ -155,6 +163,14 @@ export function renderMarkdown(results: StackResult[], ctx: ReportContext, maxCh
       b.add(`**Error**\n\n${f}\n${shown}${more}\n${f}\n\n`);
       if (r.hint) b.add(`${inline(r.hint)}\n\n`);
     }
+    if (mandatory.length && b.add("**Policy violations** (mandatory: this change cannot be applied)\n\n")) {
+      for (const v of mandatory) if (!b.add(policyItem(v))) o.warnings++;
+      b.add("\n");
+    } else o.warnings += mandatory.length;
+    if (advisory.length && b.add("**Policy warnings** (advisory)\n\n")) {
+      for (const v of advisory) if (!b.add(policyItem(v))) o.warnings++;
+      b.add("\n");
+    } else o.warnings += advisory.length;
     if (warnings.length && b.add("**Warnings**\n\n")) {
       for (const w of warnings) if (!b.add(`- ${inline((w.resource ? w.resource + ": " : "") + w.message)}\n`)) o.warnings++;
       b.add("\n");

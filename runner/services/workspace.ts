@@ -60,6 +60,19 @@ export interface Diagnostic {
   resource?: string;
 }
 
+/** A finding of the policy pack (policy/) on one resource, or on the stack when `resource` is absent. */
+export interface PolicyViolation {
+  policy: string;
+  /** `<pack>@v<version>`. */
+  pack: string;
+  /** Mandatory fails the preview and refuses the deploy; advisory is a warning. */
+  level: "mandatory" | "advisory";
+  resource?: string;
+  type?: string;
+  urn?: string;
+  message: string;
+}
+
 export interface ChangeCounts {
   create: number;
   update: number;
@@ -78,6 +91,8 @@ export interface StackResult {
   counts: ChangeCounts;
   changes: ResourceChange[];
   diagnostics: Diagnostic[];
+  /** What the policy pack found (previews and updates that ran it). */
+  policies?: PolicyViolation[];
   outputs?: Record<string, unknown>;
   error?: string;
   /** What the user can do about `error`, when the runner knows. */
@@ -109,6 +124,17 @@ export function emptyCounts(): ChangeCounts {
 /** The result of a stack the engine was not run on, and why. */
 export function skippedResult(stack: string, operation: Operation, reason: string, commit?: string): StackResult {
   return { stack, operation, commit, status: "skipped", reason, counts: emptyCounts(), changes: [], diagnostics: [], durationMs: 0 };
+}
+
+export const mandatoryViolations = (r: StackResult): PolicyViolation[] => (r.policies ?? []).filter((p) => p.level === "mandatory");
+
+/** The directory of the project's policy pack, beside Pulumi.yaml. */
+export const POLICY_DIR = "policy";
+
+/** The policy pack of the checkout at `workDir`, when it has one. */
+export function policyPacks(workDir: string): string[] {
+  const dir = path.join(workDir, POLICY_DIR);
+  return fs.existsSync(path.join(dir, "PulumiPolicy.yaml")) ? [dir] : [];
 }
 
 export function hasChanges(r: StackResult): boolean {
@@ -360,6 +386,7 @@ export class EventCollector {
   readonly counts = emptyCounts();
   readonly changes: ResourceChange[] = [];
   readonly diagnostics: Diagnostic[] = [];
+  readonly policies: PolicyViolation[] = [];
 
   /** A refresh announces every resource as "refresh"; only its outcome says what changed. */
   private readonly refreshing: boolean;
@@ -374,6 +401,7 @@ export class EventCollector {
   readonly onEvent = (e: EngineEvent): void => {
     if (e.resourcePreEvent && !this.refreshing) this.step(e.resourcePreEvent.metadata);
     else if (e.resOutputsEvent && this.refreshing) this.refreshed(e.resOutputsEvent.metadata);
+    else if (e.policyEvent) this.policy(e.policyEvent);
     else if (e.diagnosticEvent && !e.diagnosticEvent.ephemeral) {
       const d = e.diagnosticEvent;
       const message = d.message.replace(PLAIN, "").trim();
@@ -384,6 +412,27 @@ export class EventCollector {
       this.diagnostics.push({ severity: d.severity, message, resource });
     }
   };
+
+  private policy(p: NonNullable<EngineEvent["policyEvent"]>): void {
+    const urn = p.resourceUrn || undefined;
+    // The policy SDK sends the policy's description, then on the next lines the violation's own message.
+    const text = p.message.replace(PLAIN, "").trim();
+    const cut = text.indexOf("\n");
+    const v: PolicyViolation = {
+      policy: p.policyName,
+      pack: `${p.policyPackName}@v${p.policyPackVersion}`,
+      level: p.enforcementLevel === "mandatory" ? "mandatory" : "advisory",
+      resource: urn?.split("::").pop(),
+      type: urn?.split("::")[2]?.split("$").pop(),
+      urn,
+      message: cut < 0 ? text : text.slice(cut + 1).trim(),
+    };
+    if (this.policies.some((x) => JSON.stringify(x) === JSON.stringify(v))) return;
+    this.policies.push(v);
+    const at = v.resource ? ` on ${v.type} ${v.resource}` : "";
+    if (v.level === "mandatory") this.log.error(`policy ${v.policy}${at}: ${v.message}`);
+    else this.log.warn(`policy ${v.policy} (advisory)${at}: ${v.message}`);
+  }
 
   private step(m: NonNullable<EngineEvent["resourcePreEvent"]>["metadata"]): void {
     if (REPLACE_PARTS.has(m.op) || m.type === "pulumi:pulumi:Stack") return;
@@ -480,6 +529,11 @@ export function failureText(err: unknown, diagnostics: Diagnostic[]): string {
   return (stderr || msg).replace(PLAIN, "");
 }
 
+/** One violation on one line: policy, resource, message. */
+export function policyLine(v: PolicyViolation): string {
+  return `${v.policy}${v.resource ? ` on ${v.type} ${v.resource}` : ""}: ${v.message}`;
+}
+
 export interface RunOptions {
   log: Logger;
   commit?: string;
@@ -502,11 +556,12 @@ export async function runOperation(stack: Stack, operation: Operation, o: RunOpt
       // showSecrets: false, else the Automation API reads the update's summary with `history
       // --show-secrets`, which decrypts the config and rewrites the tracked stack file.
       const common = { onEvent: c.onEvent, signal: o.signal, color: "never" as const, configFile };
-      if (operation === "preview") await stack.preview({ ...common, diff: false });
+      const policies = { policyPacks: policyPacks(ws.workDir) };
+      if (operation === "preview") await stack.preview({ ...common, ...policies, diff: false });
       else if (operation === "drift") await stack.refresh({ ...common, previewOnly: true, showSecrets: false });
       else if (operation === "refresh") await stack.refresh({ ...common, message: o.message, showSecrets: false });
       else {
-        const res = await stack.up({ ...common, message: o.message, showSecrets: false });
+        const res = await stack.up({ ...common, ...policies, message: o.message, showSecrets: false });
         outputs = Object.fromEntries(Object.entries(res.outputs).map(([k, v]) => [k, v.secret ? "[secret]" : v.value]));
       }
     });
@@ -517,6 +572,12 @@ export async function runOperation(stack: Stack, operation: Operation, o: RunOpt
     if (mapped instanceof GitopsError) [error, hint] = [mapped.message, mapped.hint];
     else error = failureText(err, c.diagnostics);
   }
+  const mandatory = c.policies.filter((p) => p.level === "mandatory");
+  if (error !== undefined && mandatory.length) {
+    // The engine only says that the operation failed; the violations say why.
+    error = `${mandatory.length} mandatory policy violation(s):\n${mandatory.map(policyLine).join("\n")}`;
+    hint = `change the resources named to comply, or the policy in ${POLICY_DIR}/ (README.md, "Policy pack"), on this branch`;
+  }
   return {
     stack: stack.name,
     operation,
@@ -525,6 +586,7 @@ export async function runOperation(stack: Stack, operation: Operation, o: RunOpt
     counts: c.counts,
     changes: c.changes,
     diagnostics: c.diagnostics,
+    policies: c.policies,
     outputs,
     error,
     hint,

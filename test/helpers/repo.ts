@@ -96,16 +96,17 @@ export function createRepo(stacks: string[] = ["dev", "staging", "prod"], o: { r
 /**
  * A repository on `main` holding another program than this project's: `files` (path -> text, with
  * its own Pulumi.yaml and stacks/gitops.yaml) and one stacks/Pulumi.<name>.yaml per `stacks` entry,
- * over this project's tracked files but its program (so its .gitignore, package.json, lockfile,
- * tsconfig.json, and node_modules linked), pushed to a bare `origin`. The fixture programs write
- * under `target/`, which the project's .gitignore is extended to ignore.
+ * over this project's tracked files but its program and the policy pack written for it (so its
+ * .gitignore, package.json, lockfile, tsconfig.json, and node_modules linked), pushed to a bare
+ * `origin`. The fixture programs write under `target/`, which the project's .gitignore is extended
+ * to ignore.
  */
 export function createFixtureRepo(files: Record<string, string>, stacks: Record<string, string>): TestRepo {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-fixture-"));
   const dir = path.join(root, "work");
   const origin = path.join(root, "origin.git");
   fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
-  copyProject(dir, (f) => !/^(index\.ts|program\.ts|components\/|config\/)/.test(f));
+  copyProject(dir, (f) => !/^(index\.ts|program\.ts|components\/|config\/|policy\/)/.test(f));
   const all = { ...files, ...Object.fromEntries(Object.entries(stacks).map(([s, text]) => [`stacks/Pulumi.${s}.yaml`, text])) };
   for (const [f, text] of Object.entries(all)) {
     fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
