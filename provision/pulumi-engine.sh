@@ -33,7 +33,7 @@ wrappers=(pulumi pulumi-language-nodejs pulumi-resource-kubernetes)
 stamp_inputs=$(for w in "${wrappers[@]}"; do cat "$tools/$w/go.mod" "$tools/$w/go.sum"; done; code_of "$0"; echo "$k8s_version")
 stamp=$(printf '%s' "$stamp_inputs" | sha256sum | cut -c1-16)
 provider="home/plugins/resource-kubernetes-v$k8s_version/pulumi-resource-kubernetes"
-# The analyzer that starts policy/ (its PulumiPolicy.yaml says why it is needed, policy/README.md how).
+# The analyzer that starts policy/ (policy/PulumiPolicy.yaml and README.md, "Policy pack", say why).
 analyzer="home/plugins/analyzer-policy-nodejs-script-$host_version/pulumi-analyzer-policy-nodejs-script"
 
 warm() {
