@@ -8,8 +8,8 @@ import type { Stack } from "@pulumi/pulumi/automation";
 import type { Context } from "../services/context";
 import { affectedStacks, programFiles } from "../services/changes";
 import { deploy, guardDeploy, skipped, type DeployOutcome } from "../services/deploy";
-import { findStack, openStack, runOperation, type StackResult } from "../services/workspace";
-import { stopIfAborted, UnreviewedChangeError, type UnreviewedStack } from "../errors";
+import { findStack, mandatoryViolations, openStack, policyLine, runOperation, type StackResult } from "../services/workspace";
+import { PolicyViolationError, stopIfAborted, UnreviewedChangeError, type UnreviewedStack } from "../errors";
 import * as git from "../services/git";
 import { readRecord } from "../services/records";
 import {
@@ -168,12 +168,19 @@ export async function apply(ctx: Context, opts: ApplyOptions): Promise<ApplyOutc
   const stopped = [...checked.values()].filter((c) => c.failed || c.unreviewed);
   if (stopped.length) {
     const unreviewed = stopped.flatMap((c) => c.unreviewed ?? []);
-    const refusal = unreviewed.length ? new UnreviewedChangeError(unreviewed, ctx.rules.protectedBranch) : undefined;
+    // A mandatory policy violation is refused as the deploy pipeline refuses it: no acceptance lifts it.
+    const violating = stopped.find((c) => mandatoryViolations(c.result).length);
+    const violations = violating && mandatoryViolations(violating.result);
+    const refusal = violations
+      ? new PolicyViolationError(violating.result.stack, head, violations, violations.map(policyLine))
+      : unreviewed.length && !stopped.some((c) => c.failed)
+        ? new UnreviewedChangeError(unreviewed, ctx.rules.protectedBranch)
+        : undefined;
     const first = stopped[0].result.stack;
     const results = selected.map(
       (name) => checked.get(name)?.result ?? skipped(name, head, plans.get(name)?.skip ?? `not applied: ${first} was not deployed`),
     );
-    return { commit: head, results, refusal: stopped.some((c) => c.failed) ? undefined : refusal };
+    return { commit: head, results, refusal };
   }
   const subject = (await git.commitSubject(ctx.repo, head)) ?? "";
   const command = "apply";
@@ -206,7 +213,12 @@ export async function apply(ctx: Context, opts: ApplyOptions): Promise<ApplyOutc
             results.push(c.result);
             for (const rest of selected.slice(selected.indexOf(name) + 1))
               results.push(skipped(rest, head, plans.get(rest)?.skip ?? `not applied: ${name} was not deployed`));
-            const refusal = c.unreviewed ? new UnreviewedChangeError([c.unreviewed], ctx.rules.protectedBranch) : undefined;
+            const violations = mandatoryViolations(c.result);
+            const refusal = violations.length
+              ? new PolicyViolationError(name, head, violations, violations.map(policyLine))
+              : c.unreviewed
+                ? new UnreviewedChangeError([c.unreviewed], ctx.rules.protectedBranch)
+                : undefined;
             return { commit: head, results, refusal };
           }
           checked.set(name, c);
@@ -231,7 +243,8 @@ export async function apply(ctx: Context, opts: ApplyOptions): Promise<ApplyOutc
         results.push(skipped(name, head, p.skip!));
         continue;
       }
-      out = await deploy(ctx, head, command, [stack], { ...opts, beforeUpdate }, subject);
+      // A stack whose apply-time review preview ran the policy pack is not previewed with it again.
+      out = await deploy(ctx, head, command, [stack], { ...opts, beforeUpdate, policiesChecked: new Set(checked.keys()) }, subject);
       const r = out.results[0];
       if (r && !out.refusal) r.reason = p.deploy;
     }

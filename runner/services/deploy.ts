@@ -29,6 +29,8 @@ export interface DeployOptions {
   cancel?: AbortSignal;
   /** A last check of the stack, made with the check against what runs (after any wait for the lock); it throws to refuse. */
   beforeUpdate?: (stack: Stack) => Promise<void>;
+  /** Stacks the caller already previewed with the policy pack, without a mandatory violation. */
+  policiesChecked?: ReadonlySet<string>;
 }
 
 export interface DeployOutcome {
@@ -87,7 +89,7 @@ export async function deploy(
     let result: StackResult;
     try {
       stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
-      await requirePolicies(stack, commit, log, opts.signal);
+      if (!opts.policiesChecked?.has(stack.name)) await requirePolicies(stack, commit, log, opts.signal);
       stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
       const backup = await backupState(stack, ctx.backupDir, commit, now);
       log.debug(`state saved to ${backup.file}`);

@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { previewComment, previewStatus } from "../../runner/forge/publish";
 import { gitops, startCli } from "../helpers/cli";
 import { resources } from "../helpers/pulumi";
-import { createRepo, type TestRepo } from "../helpers/repo";
+import { createRepo, renderStackYaml, type TestRepo } from "../helpers/repo";
 
 const HARDENED = "components/kubernetes.ts";
 const WEB = "components/webService.ts";
@@ -125,9 +125,11 @@ describe("the policy pack", () => {
   it("refuses to apply a mandatory violation on main and deploys nothing", async () => {
     repo.git("checkout", "-q", "main");
     repo.write(HARDENED, repo.read(HARDENED).replace("allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true"));
+    // staging requires a reviewed preview (stacks/gitops.yaml's default): apply previews it before anything else.
+    repo.write("stacks/Pulumi.staging.yaml", renderStackYaml("staging"));
     repo.commit("a direct push that lets the web container escalate");
     repo.git("push", "-q", "origin", "main");
-    const r = await gitops(repo.dir, "apply", "--json", "-");
+    const r = await gitops(repo.dir, "apply", "--stack", "dev", "--json", "-");
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, /error: refusing to deploy [0-9a-f]{7} to dev: it violates mandatory policies \(containers-hardened\)/);
     assert.match(
@@ -139,5 +141,15 @@ describe("the policy pack", () => {
     assert.equal(dev.policies[0].policy, "containers-hardened");
     assert.deepEqual(resources(repo.dir, "dev"), [], "nothing was deployed");
     assert.equal(fs.existsSync(path.join(repo.dir, "rendered", "dev")), false, "no manifest was rendered");
+
+    // staging requires review: its apply-time preview runs the pack and is refused the same way.
+    const staging = await gitops(repo.dir, "apply", "--stack", "staging", "--json", "-");
+    assert.equal(staging.code, 3, staging.stderr);
+    assert.match(
+      staging.stderr,
+      /error: refusing to deploy [0-9a-f]{7} to staging: it violates mandatory policies \(containers-hardened\)/,
+    );
+    assert.equal(JSON.parse(staging.stdout).stacks[0].policies[0].policy, "containers-hardened");
+    assert.deepEqual(resources(repo.dir, "staging"), [], "nothing was deployed");
   });
 });
