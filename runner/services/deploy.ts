@@ -89,7 +89,8 @@ export async function deploy(
     let result: StackResult;
     try {
       stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
-      if (!opts.policiesChecked?.has(stack.name)) await requirePolicies(stack, commit, log, opts.signal);
+      // A rollback redeploys a commit that passed them when it was deployed; its update still runs the pack.
+      if (!opts.older && !opts.policiesChecked?.has(stack.name)) await requirePolicies(stack, commit, log, opts.signal);
       stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
       const backup = await backupState(stack, ctx.backupDir, commit, now);
       log.debug(`state saved to ${backup.file}`);
