@@ -2,7 +2,6 @@
 # Makes the Pulumi engine available at the pinned versions in a cache outside the repository:
 #   <cache>/engine/v<version>/bin/{pulumi,pulumi-language-nodejs,pulumi-resource-pulumi-nodejs}
 #   <cache>/engine/v<version>/home/plugins/resource-kubernetes-v<k8s>/pulumi-resource-kubernetes
-#   <cache>/engine/v<version>/home/plugins/analyzer-policy-nodejs-script-v<host>/pulumi-analyzer-policy-nodejs-script
 # The provider sits in a Pulumi home as an installed plugin rather than on PATH, where the engine
 # would warn about an ambient plugin on every run.
 # Order of preference: the warm cache; a pulumi already installed at the pinned version with its
@@ -33,12 +32,10 @@ wrappers=(pulumi pulumi-language-nodejs pulumi-resource-kubernetes)
 stamp_inputs=$(for w in "${wrappers[@]}"; do cat "$tools/$w/go.mod" "$tools/$w/go.sum"; done; code_of "$0"; echo "$k8s_version")
 stamp=$(printf '%s' "$stamp_inputs" | sha256sum | cut -c1-16)
 provider="home/plugins/resource-kubernetes-v$k8s_version/pulumi-resource-kubernetes"
-# The analyzer that starts policy/ (policy/PulumiPolicy.yaml and README.md, "Policy pack", say why).
-analyzer="home/plugins/analyzer-policy-nodejs-script-$host_version/pulumi-analyzer-policy-nodejs-script"
 
 warm() {
   [ "$(cat "$engine_dir/stamp" 2>/dev/null)" = "$stamp" ] || return 1
-  for f in bin/pulumi bin/pulumi-language-nodejs bin/pulumi-resource-pulumi-nodejs "$provider" "$analyzer"; do [ -x "$engine_dir/$f" ] || return 1; done
+  for f in bin/pulumi bin/pulumi-language-nodejs bin/pulumi-resource-pulumi-nodejs "$provider"; do [ -x "$engine_dir/$f" ] || return 1; done
 }
 
 if ! $force && warm; then
@@ -108,7 +105,7 @@ module_dir() {
 # complete: every file the engine needs is in the staging directory (a step that failed inside
 # `if` does not stop the script, so the result is checked, not assumed).
 complete() {
-  for f in bin/pulumi bin/pulumi-language-nodejs bin/pulumi-resource-pulumi-nodejs "$provider" "$analyzer"; do
+  for f in bin/pulumi bin/pulumi-language-nodejs bin/pulumi-resource-pulumi-nodejs "$provider"; do
     [ -x "$staging/$f" ] || { say "missing after the build: $f"; return 1; }
   done
 }
@@ -146,18 +143,7 @@ from_modules() {
   say "built in $((SECONDS - t0)) s"
 }
 
-# The Node.js SDK's policy analyzer script, from the sdk module of the language host's pin (releases
-# after 3.215 no longer ship it: newer engines ask the language host to run a pack). Needs Go and
-# the module proxy whichever way the engine came; the script is a few lines of shell.
-stage_analyzer() {
-  command -v go >/dev/null || { say "the policy analyzer comes from the Go module proxy, and Go is not installed"; return 1; }
-  local sdk
-  sdk=$(module_dir "$tools/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/v3) || return 1
-  mkdir -p "$(dirname "$staging/$analyzer")"
-  install -m 755 "$sdk/nodejs/dist/pulumi-analyzer-policy" "$staging/$analyzer"
-}
-
-if { from_installed || from_release || from_modules; } && stage_analyzer && complete; then
+if { from_installed || from_release || from_modules; } && complete; then
   echo "$stamp" >"$staging/stamp"
   rm -rf "$engine_dir"
   mv "$staging" "$engine_dir"

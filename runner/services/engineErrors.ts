@@ -1,7 +1,7 @@
 /**
  * Where the engine's errors are read: the Automation API's error classes, and the stderr of the
  * `pulumi` commands the runner runs itself, become the typed errors callers branch on (a held lock
- * with its holders, a missing stack, a missing plugin or policy analyzer, a wrong passphrase). Nothing else in the
+ * with its holders, a missing stack, a missing plugin, a wrong passphrase). Nothing else in the
  * runner looks at the engine's message text.
  */
 import { CommandError, ConcurrentUpdateError, StackAlreadyExistsError, StackNotFoundError } from "@pulumi/pulumi/automation";
@@ -48,14 +48,6 @@ export function engineError(err: unknown, stack: string): unknown {
         `install it on a machine with network access: \`pulumi plugin install resource ${plugin[1]}${version ? " " + version : ""}\` (with PULUMI_HOME set to the runner's home), or disable that target in stacks/Pulumi.${stack}.yaml`,
       );
     }
-  }
-  if (err instanceof CommandError) {
-    const analyzer = /no analyzer plugin '([\w-]+)' found/.exec(err.message);
-    if (analyzer)
-      return new GitopsError(
-        `stack ${stack} cannot run the policy pack: the engine's home has no analyzer plugin '${analyzer[1]}'`,
-        'run `npm run engine` (provision/pulumi-engine.sh) to install it; with a PULUMI_HOME of your own, copy the engine home\'s plugins/analyzer-policy-* directory into it (README.md, "Policy pack")',
-      );
   }
   if (err instanceof CommandError || err instanceof CliError) {
     if (/incorrect passphrase|passphrase must be set/i.test(err.message)) {

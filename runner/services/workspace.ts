@@ -131,10 +131,13 @@ export const mandatoryViolations = (r: StackResult): PolicyViolation[] => (r.pol
 /** The directory of the project's policy pack, beside Pulumi.yaml. */
 export const POLICY_DIR = "policy";
 
-/** The policy pack of the checkout at `workDir`, when it has one. */
+/**
+ * The policy pack of the checkout at `workDir`, when it has one, as the engine is given it: its
+ * executable `analyzer`, which the engine runs as an analyzer plugin (README.md, "Policy pack").
+ */
 export function policyPacks(workDir: string): string[] {
-  const dir = path.join(workDir, POLICY_DIR);
-  return fs.existsSync(path.join(dir, "PulumiPolicy.yaml")) ? [dir] : [];
+  const analyzer = path.join(workDir, POLICY_DIR, "analyzer");
+  return fs.existsSync(analyzer) ? [analyzer] : [];
 }
 
 export function hasChanges(r: StackResult): boolean {

@@ -4,11 +4,10 @@
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { previewComment, previewStatus } from "../../runner/forge/publish";
-import { gitops, startCli } from "../helpers/cli";
+import { gitops } from "../helpers/cli";
 import { resources } from "../helpers/pulumi";
 import { createRepo, renderStackYaml, type TestRepo } from "../helpers/repo";
 
@@ -105,21 +104,6 @@ describe("the policy pack", () => {
       dev.policies.map((v: { policy: string; resource: string; message: string }) => [v.policy, v.resource, v.message]),
       [["two-replicas", "web-deployment", "runs fewer than two replicas"]],
     );
-  });
-
-  it("says how to install the policy analyzer when the engine's home lacks it", async () => {
-    const home = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-empty-home-"));
-    try {
-      const r = await startCli(repo.dir, ["preview", "--stack", "dev"], { PULUMI_HOME: home }).done;
-      assert.equal(r.code, 1, r.stderr);
-      assert.match(
-        r.stderr,
-        /error: dev: stack dev cannot run the policy pack: the engine's home has no analyzer plugin 'pulumi-analyzer-policy-nodejs-script'/,
-      );
-      assert.match(r.stderr, /hint: run `npm run engine`/);
-    } finally {
-      fs.rmSync(home, { recursive: true, force: true });
-    }
   });
 
   it("refuses to apply a mandatory violation on main and deploys nothing", async () => {
