@@ -116,6 +116,7 @@ describe("bad input", () => {
     assert.equal(rules.code, 1);
     // One format for every file the runner reads: the same as the stack file's syntax error above.
     assertCleanError(rules.stderr, /^error: the runner's rules are invalid:\n {2}stacks\/gitops\.yaml:\d+:\d+: \(yaml\): \S/m);
+    repo.git("checkout", "-q", "--", "stacks");
     repo.git("clean", "-qfd", "stacks");
   });
 
@@ -143,6 +144,7 @@ describe("bad input", () => {
     const r = await gitops(repo.dir, "preview", "--all");
     assert.equal(r.code, 1);
     assertCleanError(r.stderr, /^ {2}stacks\/gitops\.yaml: paths\.rulez: is not a known setting$/m);
+    repo.git("checkout", "-q", "--", "stacks");
     repo.git("clean", "-qfd", "stacks");
   });
 
