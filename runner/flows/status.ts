@@ -4,8 +4,8 @@ import { affectedStacks, programFiles } from "../services/changes";
 import { listStacks, openStack } from "../services/workspace";
 import { pool } from "../services/pool";
 import * as git from "../services/git";
-import { readRecordOf } from "../services/records";
-import { gateState, readPromotionRecordsOf, stageOf, type Gate, type Promotion, type Verification } from "../services/promotion";
+import { readTagsOf, recordOf } from "../services/records";
+import { gateState, promotionRecordsOf, stageOf, type Gate, type Promotion, type Verification } from "../services/promotion";
 import { discoverStacks, selectStacks } from "../services/stacks";
 
 export interface StackStatus {
@@ -63,9 +63,10 @@ export async function status(ctx: Context, only?: string[]): Promise<StackStatus
   return pool(names, READS, async (name): Promise<StackStatus> => {
     const gate = await gateOf(ctx, name, tip, all, program, existing);
     if (!existing.has(name)) return { stack: name, deployed: false, gate };
-    const rec = await readRecordOf(ctx.engine, ctx.repo, name);
-    // Only where stages are declared: one more tag listing.
-    const { promoted, verified } = Object.keys(ctx.rules.stages).length ? await readPromotionRecordsOf(ctx.engine, ctx.repo, name) : {};
+    // One tag listing holds the stack's deployment record and its promotion records.
+    const tags = await readTagsOf(ctx.engine, ctx.repo, name);
+    const rec = recordOf(tags);
+    const { promoted, verified } = promotionRecordsOf(tags);
     const s: StackStatus = {
       stack: name,
       deployed: rec.commit !== undefined,

@@ -5,7 +5,6 @@
  * recorded on the stack, as tags beside the deployment record (records.ts).
  */
 import * as os from "node:os";
-import * as path from "node:path";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { durationMs } from "../../config/duration";
 import type { Context } from "./context";
@@ -18,8 +17,7 @@ import { readRecord } from "./records";
 import { previousCommit, rollBackTo } from "./rollback";
 import type { Stage } from "./rules";
 import { checkStackFiles } from "./stacks";
-import { engineError } from "./engineErrors";
-import { emptyCounts, engineEnv, openStack, pulumiCli, stackCli, type EngineSettings, type StackResult } from "./workspace";
+import { emptyCounts, openStack, stackCli, type StackResult } from "./workspace";
 import { GitopsError } from "../errors";
 
 export const PROMOTION_TAG = {
@@ -100,28 +98,7 @@ export async function readPromotionRecords(stack: Stack): Promise<{ verified?: V
   return promotionRecordsOf(await stack.listTags());
 }
 
-/** {@link readPromotionRecords} of stack `name` without opening it: one `pulumi stack tag ls`. */
-export async function readPromotionRecordsOf(
-  s: EngineSettings,
-  workDir: string,
-  name: string,
-): Promise<{ verified?: Verification; promoted?: Promotion }> {
-  try {
-    const out = await pulumiCli(path.join(s.engineDir, "bin", "pulumi"), workDir, engineEnv(s), [
-      "stack",
-      "tag",
-      "ls",
-      "--json",
-      "--stack",
-      name,
-    ]);
-    return promotionRecordsOf(JSON.parse(out));
-  } catch (err) {
-    throw engineError(err, name);
-  }
-}
-
-function promotionRecordsOf(tags: Record<string, string>): { verified?: Verification; promoted?: Promotion } {
+export function promotionRecordsOf(tags: Record<string, string>): { verified?: Verification; promoted?: Promotion } {
   return {
     verified: readJsonTag<Verification>(tags, PROMOTION_TAG.verified),
     promoted: readJsonTag<Promotion>(tags, PROMOTION_TAG.promoted),

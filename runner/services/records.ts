@@ -38,10 +38,11 @@ export async function readRecord(stack: Stack): Promise<DeploymentRecord> {
 }
 
 /**
- * The record of stack `name`, read without opening it (no `stack select`, no workspace): one
- * `pulumi stack tag ls`, for commands that read many stacks the backend is known to hold.
+ * The tags of stack `name`, read without opening it (no `stack select`, no workspace): one
+ * `pulumi stack tag ls`, for commands that read many stacks the backend is known to hold. Every
+ * record kept in tags (this file's, promotion's) is read from them.
  */
-export async function readRecordOf(s: EngineSettings, workDir: string, name: string): Promise<DeploymentRecord> {
+export async function readTagsOf(s: EngineSettings, workDir: string, name: string): Promise<Record<string, string>> {
   try {
     const out = await pulumiCli(path.join(s.engineDir, "bin", "pulumi"), workDir, engineEnv(s), [
       "stack",
@@ -51,13 +52,13 @@ export async function readRecordOf(s: EngineSettings, workDir: string, name: str
       "--stack",
       name,
     ]);
-    return recordOf(JSON.parse(out));
+    return JSON.parse(out) as Record<string, string>;
   } catch (err) {
     throw engineError(err, name);
   }
 }
 
-function recordOf(tags: Record<string, string>): DeploymentRecord {
+export function recordOf(tags: Record<string, string>): DeploymentRecord {
   return {
     commit: tags[TAG.commit],
     command: tags[TAG.command],
