@@ -89,7 +89,9 @@ const digestOf = (inputs: Record<string, string>) =>
 export function engineVersions(stack: Stack, engine: EngineSettings): Fingerprint["engine"] {
   const ws = stack.workspace as LocalWorkspace;
   const dir = path.join(engine.pulumiHome, "plugins");
-  const plugins = fs.existsSync(dir) ? fs.readdirSync(dir).filter((d) => !d.endsWith(".lock") && !d.endsWith(".partial")) : [];
+  // Only the installed plugins' directories: the engine's .lock, .partial and .lastused markers come
+  // and go with use, and a runner that had not used a plugin yet would show another engine.
+  const plugins = fs.existsSync(dir) ? fs.readdirSync(dir).filter((d) => !/\.(lock|partial|lastused)$/.test(d)) : [];
   return { pulumi: ws.pulumiCommand.version?.toString() ?? "unknown", plugins: plugins.sort() };
 }
 
