@@ -31,6 +31,10 @@ export const withTargets = <T>(y: Argv<T>) =>
     })
     .option("all", { type: "boolean", describe: "Every stack, whatever changed" });
 
+/** preview's and report's: exit 2 for changes, so a pipeline can branch on them. */
+export const withDetailedExitcode = <T>(y: Argv<T>) =>
+  y.option("detailed-exitcode", { type: "boolean", describe: "Exit 2 when any stack has changes (0 when none)" });
+
 export const withStacks = <T>(y: Argv<T>) =>
   y.option("stack", { type: "string", array: true, describe: "Only these stacks (repeatable)", requiresArg: true });
 

@@ -3,7 +3,7 @@ import type { GlobalOptions } from "../services/context";
 import { ExitCode } from "../errors";
 import { withPreviewForge, type PreviewForgeArgs } from "../forge/target";
 import { abortOnSignals } from "./interrupt";
-import { wholeNumberOption, withOutputs, withStacks, withTargets } from "./options";
+import { wholeNumberOption, withDetailedExitcode, withOutputs, withStacks, withTargets } from "./options";
 
 interface Args extends GlobalOptions, PreviewForgeArgs {
   base?: string;
@@ -19,9 +19,8 @@ export const previewCommand: CommandModule<GlobalOptions, Args> = {
   command: "preview",
   describe: "Preview the stacks that the current branch changes, compared with main, and report",
   builder: (y) =>
-    withPreviewForge(withOutputs(withTargets(withStacks(y))))
+    withPreviewForge(withDetailedExitcode(withOutputs(withTargets(withStacks(y)))))
       .option("parallel", wholeNumberOption("parallel", { min: 1, example: 4, default: 2, describe: "How many stacks to preview at once" }))
-      .option("detailed-exitcode", { type: "boolean", describe: "Exit 2 when any stack has changes (0 when none)" })
       .conflicts("all", "stack")
       .example(
         "$0 preview --report preview.md --json preview.json",

@@ -2,7 +2,7 @@ import type { CommandModule } from "yargs";
 import type { GlobalOptions } from "../services/context";
 import { ExitCode } from "../errors";
 import { withPreviewForge, type PreviewForgeArgs } from "../forge/target";
-import { withOutputs } from "./options";
+import { withDetailedExitcode, withOutputs } from "./options";
 
 interface Args extends GlobalOptions, PreviewForgeArgs {
   results: string[];
@@ -33,7 +33,7 @@ export const reportCommand: CommandModule<GlobalOptions, Args> = {
   command: "report <results..>",
   describe: "Merge the JSON results of per-stack previews (one CI job each) into one report, pull request comment and status",
   builder: (y) =>
-    withPreviewForge(withOutputs(y))
+    withPreviewForge(withDetailedExitcode(withOutputs(y)))
       .positional("results", {
         type: "string",
         array: true,
@@ -44,7 +44,6 @@ export const reportCommand: CommandModule<GlobalOptions, Args> = {
         requiresArg: true,
         coerce: stackList,
       })
-      .option("detailed-exitcode", { type: "boolean", describe: "Exit 2 when any stack has changes (0 when none)" })
       .epilogue(
         "The comment, the status and the exit code are those of one preview of all the stacks: 1 when any stack failed. " +
           "Every result must be of the same commit, each stack once.",
