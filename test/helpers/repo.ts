@@ -106,7 +106,8 @@ export function createFixtureRepo(files: Record<string, string>, stacks: Record<
   const dir = path.join(root, "work");
   const origin = path.join(root, "origin.git");
   fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
-  copyProject(dir, (f) => !/^(index\.ts|program\.ts|components\/|config\/|policy\/)/.test(f));
+  // config/ stays: the runner's own declarations, which its build (npm ci's prepare) compiles with it.
+  copyProject(dir, (f) => !/^(index\.ts|program\.ts|components\/|policy\/)/.test(f));
   const all = { ...files, ...Object.fromEntries(Object.entries(stacks).map(([s, text]) => [`stacks/Pulumi.${s}.yaml`, text])) };
   for (const [f, text] of Object.entries(all)) {
     fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
