@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startCli } from "../helpers/cli";
 import { tags } from "../helpers/pulumi";
-import { clusterStackYaml, createRepo, type TestRepo } from "../helpers/repo";
+import { createClusterRepo, type TestRepo } from "../helpers/repo";
 import { startCluster, type Cluster } from "../fixtures/cluster";
 
 const NS = "web-local";
@@ -36,10 +36,7 @@ describe("gitops against a live cluster", { timeout: 900_000 }, () => {
 
   before(async () => {
     cluster = await startCluster();
-    repo = createRepo([]);
-    repo.write("stacks/Pulumi.local.yaml", clusterStackYaml("local"));
-    repo.commit("a local stack on a live cluster");
-    repo.git("push", "-q", "origin", "main");
+    repo = createClusterRepo();
   });
   after(async () => {
     await cluster?.stop();

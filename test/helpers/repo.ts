@@ -93,6 +93,15 @@ export function createRepo(stacks: string[] = ["dev", "staging", "prod"], o: { r
   return initRepo(root, dir, origin);
 }
 
+/** A repository whose one stack, `local`, runs on a live cluster (clusterStackYaml), committed and pushed. */
+export function createClusterRepo(): TestRepo {
+  const repo = createRepo([]);
+  repo.write("stacks/Pulumi.local.yaml", clusterStackYaml("local"));
+  repo.commit("a local stack on a live cluster");
+  repo.git("push", "-q", "origin", "main");
+  return repo;
+}
+
 /**
  * A repository on `main` holding another program than this project's: `files` (path -> text, with
  * its own Pulumi.yaml and stacks/gitops.yaml) and one stacks/Pulumi.<name>.yaml per `stacks` entry,

@@ -15,7 +15,7 @@ import { runWorkflow } from "../fixtures/act";
 import { startCluster, type Cluster } from "../fixtures/cluster";
 import { runGitlabJob } from "../fixtures/gitlabCiLocal";
 import { startCli } from "../helpers/cli";
-import { clusterStackYaml, createRepo, type TestRepo } from "../helpers/repo";
+import { createClusterRepo, type TestRepo } from "../helpers/repo";
 
 const DEPLOYMENT = "/apis/apps/v1/namespaces/web-local/deployments/web";
 
@@ -29,10 +29,7 @@ describe("the drift schedules, run by act and gitlab-ci-local against a live clu
 
   before(async () => {
     cluster = await startCluster();
-    repo = createRepo([]);
-    repo.write("stacks/Pulumi.local.yaml", clusterStackYaml("local"));
-    repo.commit("a local stack on a live cluster");
-    repo.git("push", "-q", "origin", "main");
+    repo = createClusterRepo();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-drift-ci-"));
     backend = `file://${path.join(tmp, "state")}`;
     fs.mkdirSync(path.join(tmp, "state"));
