@@ -3,12 +3,17 @@ import * as fs from "node:fs";
 
 /**
  * Whether process `pid` runs here; with `command`, whether it is that program, where /proc tells
- * (a pid the kernel gave to another program since is not the process that was meant).
+ * (a pid the kernel gave to another program since is not the process that was meant). A zombie
+ * has ended: an engine killed with its runner stays one until an init that may be slow reaps it.
  */
 export function processRuns(pid: number, command?: string): boolean {
   if (command !== undefined && fs.existsSync("/proc/self")) {
     try {
-      return fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim() === command;
+      // "pid (comm) state …": comm may hold spaces and parentheses, so the state follows the last ")".
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+      return comm === command && state !== "Z" && state !== "X";
     } catch {
       return false;
     }
