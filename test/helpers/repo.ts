@@ -93,11 +93,14 @@ export function createRepo(stacks: string[] = ["dev", "staging", "prod"], o: { r
   return initRepo(root, dir, origin);
 }
 
-/** A repository whose one stack, `local`, runs on a live cluster (clusterStackYaml), committed and pushed. */
-export function createClusterRepo(): TestRepo {
+/**
+ * A repository whose stacks (by default one, `local`) run on a live cluster (clusterStackYaml),
+ * each in its own namespace, web-<stack>, committed and pushed.
+ */
+export function createClusterRepo(stacks: string[] = ["local"]): TestRepo {
   const repo = createRepo([]);
-  repo.write("stacks/Pulumi.local.yaml", clusterStackYaml("local"));
-  repo.commit("a local stack on a live cluster");
+  for (const s of stacks) repo.write(`stacks/Pulumi.${s}.yaml`, clusterStackYaml(s));
+  repo.commit(`stacks on a live cluster: ${stacks.join(", ")}`);
   repo.git("push", "-q", "origin", "main");
   return repo;
 }

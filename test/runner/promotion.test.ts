@@ -12,15 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { gitops, type CliResult } from "../helpers/cli";
 import { pulumi, tags } from "../helpers/pulumi";
 import { counterStackYaml, createCounterRepo, type TestRepo } from "../helpers/repo";
-
-interface Result {
-  stack: string;
-  status: string;
-  commit?: string;
-  reason?: string;
-  error?: string;
-  gate?: { candidate?: string; soakUntil?: string; reason: string };
-}
+import { applyResults, setRules, stagesRules, type StackRun } from "../helpers/stages";
 
 const STACKS = ["dev", "staging", "prod"];
 
@@ -39,32 +31,10 @@ async function startHealthServer(): Promise<{ port: number; hits: Map<string, nu
   };
 }
 
-/**
- * The rules with staging's check and prod's gate. The soak is long (1h) while a test needs prod to
- * wait, whatever the machine's speed; shortened (1s) by a commit that affects no stack, the soak of
- * what staging runs is over at once: no test waits for the clock.
- */
+/** The rules with staging's check, at the health server's URL for the version staging runs (its output). */
 function rulesWithStages(repo: TestRepo, port: number, onFailure: "keep" | "rollback", soak = "1h"): string {
   const paths = repo.read("stacks/gitops.yaml").split("stages:")[0];
-  return `${paths}stages:
-  staging:
-    onFailure: ${onFailure}
-    checks:
-      - name: health
-        http: { url: "http://127.0.0.1:${port}/health/\${outputs.version}", status: 200 }
-        timeout: 5s
-  prod:
-    from: staging
-    soak: ${soak}
-`;
-}
-
-/** Commits new rules (which affect no stack) and pushes them. */
-function setRules(repo: TestRepo, text: string, message: string): string {
-  repo.write("stacks/gitops.yaml", text);
-  const c = repo.commit(message);
-  repo.git("push", "-q", "origin", "main");
-  return c;
+  return stagesRules(paths, `http://127.0.0.1:${port}/health/\${outputs.version}`, onFailure, soak);
 }
 
 /** Sets every stack's version and pushes the commit. */
@@ -75,11 +45,9 @@ function release(repo: TestRepo, version: string): string {
   return c;
 }
 
-async function apply(repo: TestRepo): Promise<{ r: CliResult; results: Map<string, Result> }> {
+async function apply(repo: TestRepo): Promise<{ r: CliResult; results: Map<string, StackRun> }> {
   const r = await gitops(repo.dir, "apply", "--json", "-");
-  const results = new Map<string, Result>();
-  for (const x of JSON.parse(r.stdout || '{"stacks":[]}').stacks as Result[]) results.set(x.stack, x);
-  return { r, results };
+  return { r, results: applyResults(r) };
 }
 
 const prodCommits = (repo: TestRepo) =>
