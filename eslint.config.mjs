@@ -20,6 +20,12 @@ export default tseslint.config(
     languageOptions: { sourceType: "script", globals: { document: "readonly", fetch: "readonly", setTimeout: "readonly" } },
   },
   {
+    // The ts-node the policy analyzer's NODE_PATH provides: a CommonJS module the SDK requires.
+    files: ["policy/transpile-only/**/*.js"],
+    languageOptions: { sourceType: "commonjs", globals: { require: "readonly", module: "writable" } },
+    rules: { "@typescript-eslint/no-require-imports": "off" },
+  },
+  {
     files: ["test/**"],
     rules: {
       // Tests read untyped mock inputs and JSON from the CLI.
