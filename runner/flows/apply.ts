@@ -305,9 +305,13 @@ async function checkReview(
 ): Promise<Checked> {
   const name = stack.name;
   const log = ctx.log.child(name);
-  const { state, history } = await stateVersion(stack);
+  // The state and the review records are read while the engine starts up (a preview changes
+  // neither); their errors, if any, are reported once the preview has ended.
+  const reading = Promise.all([stateVersion(stack), stack.listTags()]);
+  reading.catch(() => undefined);
   log.info("previewing, to compare with the reviewed preview");
   const result = await runOperation(stack, "preview", { log, commit: head, signal: opts.signal });
+  const [{ state, history }, tags] = await reading;
   const inputs = await stackInputs(ctx.repo, head, name, all, ctx.rules, program);
   const now = makeFingerprint({
     stack: name,
@@ -320,7 +324,7 @@ async function checkReview(
   });
   result.fingerprint = now;
   if (result.status === "failed") return { result, now, failed: true };
-  const review = findReview(reviewsIn(await stack.listTags()), now);
+  const review = findReview(reviewsIn(tags), now);
   if (review?.id === now.id) return { result, now, review };
   // An update that plans no change deploys nothing anyone could have reviewed: only the commit is recorded.
   if (!now.changes.length) return { result, now, nothingPlanned: true };

@@ -99,8 +99,12 @@ export async function preview(ctx: Context, o: PreviewOptions): Promise<PreviewO
     log.info("previewing");
     const stack = await openStack(ctx.engine, ctx.repo, name, true);
     stopIfAborted(o.signal, `before ${name} was previewed`);
-    const state = await stateVersion(stack);
+    // The state version is read while the engine starts up (a preview changes no state); its error,
+    // if any, is reported once the preview has ended, so no engine process outlives the flow.
+    const reading = stateVersion(stack);
+    reading.catch(() => undefined);
     const result = await runOperation(stack, "preview", { log, commit, signal: o.signal });
+    const state = await reading;
     // What was previewed is fingerprinted only when it is what git holds: a dirty tree ran files no commit has.
     if (result.status === "succeeded" && !dirty.length) {
       const inputs = await stackInputs(ctx.repo, commit, name, all, ctx.rules, program);

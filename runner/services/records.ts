@@ -155,8 +155,11 @@ function writePrivateFile(file: string, text: string): void {
  * this user can read. `gitops restore --stack <s> [--file <backup>]` puts it back.
  */
 export async function backupState(stack: Stack, dir: string, commit: string, now: Date): Promise<{ file: string; state: Deployment }> {
+  // Both read at once; the export's error comes first, as it says what is wrong with the state.
+  const reading = readRecord(stack);
+  reading.catch(() => undefined);
   const state = await exportState(stack, dir);
-  const record: BackupRecord = { stack: stack.name, commit: (await readRecord(stack)).commit, time: now.toISOString() };
+  const record: BackupRecord = { stack: stack.name, commit: (await reading).commit, time: now.toISOString() };
   const file = path.join(dir, stack.name, `${now.toISOString().replace(/[:.]/g, "-")}-${commit.slice(0, 7)}.json`);
   try {
     privateDir(dir, path.dirname(file));
