@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createContext } from "../runner/services/context";
-import { engineEnv } from "../runner/services/workspace";
+import { engineEnv, policyPacks } from "../runner/services/workspace";
 import {
   benchRoot,
   BIN,
@@ -89,11 +89,13 @@ async function main(): Promise<void> {
     const engineProcessEnv = { ...env, ...engineEnv(engine) };
     const pulumi = path.join(engine.engineDir, "bin", "pulumi");
     // As the runner runs it: the stack's config from a private copy, so nothing the engine writes
-    // back touches the tracked file.
+    // back touches the tracked file, and the project's policy pack, which every preview and update
+    // of the runner runs.
     const configCopy = path.join(root, "Pulumi.dev.yaml");
+    const packs = policyPacks(dir).flatMap((p) => ["--policy-pack", p]);
     const raw = (args: string[], o: { env?: NodeJS.ProcessEnv; memory?: boolean } = {}) => {
       fs.copyFileSync(path.join(dir, "stacks", "Pulumi.dev.yaml"), configCopy);
-      return measure(pulumi, [...args, "--config-file", configCopy, "--non-interactive"], {
+      return measure(pulumi, [...args, ...packs, "--config-file", configCopy, "--non-interactive"], {
         cwd: dir,
         env: o.env ?? engineProcessEnv,
         memory: o.memory,
@@ -167,7 +169,8 @@ async function main(): Promise<void> {
     };
     for (let i = 0; i < Math.min(N, 3); i++) {
       change(`bench: up ${i}`);
-      up.push(await raw(["up", "--yes", "--skip-preview", "--stack", "dev"]));
+      // The engine's own policy-gated update: its preview, where stack policies refuse, then the update.
+      up.push(await raw(["up", "--yes", "--stack", "dev"]));
       change(`bench: apply ${i}`);
       apply.push(await gitops(dir, ["apply"]));
       rollback.push(await gitops(dir, ["rollback", "--stack", "dev", "--to", "previous", "--yes"]));
