@@ -48,11 +48,10 @@ function trackedFiles(): string[] {
 }
 
 /**
- * `dir` filled with this project's tracked files but its stack files (its real .gitignore,
+ * Fills `dir` with this project's tracked files but its stack files (its real .gitignore,
  * lockfile, program and rules: a hand-written look-alike once hid a defect the real files showed),
- * and with this project's node_modules linked in, as `npm ci` would have made it.
+ * and links this project's node_modules in, as `npm ci` would have made it.
  */
-/** Copies this project's tracked files, but its stack files, into `dir`, and links its node_modules. */
 export function copyProject(dir: string, keep: (file: string) => boolean = () => true): void {
   for (const f of trackedFiles()) {
     if (/^stacks\/Pulumi\.[^/]+\.ya?ml$/.test(f) || !keep(f)) continue;
