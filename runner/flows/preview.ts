@@ -100,7 +100,7 @@ export async function preview(ctx: Context, o: PreviewOptions): Promise<PreviewO
     const stack = await openStack(ctx.engine, ctx.repo, name, true);
     stopIfAborted(o.signal, `before ${name} was previewed`);
     // The state version is read while the engine starts up (a preview changes no state); its error,
-    // if any, is reported once the preview has ended, so no engine process outlives the flow.
+    // if any, is reported once the preview has ended, as the preview's own comes first.
     const reading = stateVersion(stack);
     reading.catch(() => undefined);
     const result = await runOperation(stack, "preview", { log, commit, signal: o.signal });
