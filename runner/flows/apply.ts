@@ -8,8 +8,8 @@ import type { Stack } from "@pulumi/pulumi/automation";
 import type { Context } from "../services/context";
 import { affectedStacks, programFiles } from "../services/changes";
 import { deploy, guardDeploy, skipped, type DeployOutcome } from "../services/deploy";
-import { findStack, mandatoryViolations, openStack, policyLine, runOperation, type StackResult } from "../services/workspace";
-import { PolicyViolationError, stopIfAborted, UnreviewedChangeError, type UnreviewedStack } from "../errors";
+import { findStack, openStack, policyRefusal, runOperation, type StackResult } from "../services/workspace";
+import { stopIfAborted, UnreviewedChangeError, type UnreviewedStack } from "../errors";
 import * as git from "../services/git";
 import { readRecord } from "../services/records";
 import {
@@ -169,13 +169,9 @@ export async function apply(ctx: Context, opts: ApplyOptions): Promise<ApplyOutc
   if (stopped.length) {
     const unreviewed = stopped.flatMap((c) => c.unreviewed ?? []);
     // A mandatory policy violation is refused as the deploy pipeline refuses it: no acceptance lifts it.
-    const violating = stopped.find((c) => mandatoryViolations(c.result).length);
-    const violations = violating && mandatoryViolations(violating.result);
-    const refusal = violations
-      ? new PolicyViolationError(violating.result.stack, head, violations, violations.map(policyLine))
-      : unreviewed.length && !stopped.some((c) => c.failed)
-        ? new UnreviewedChangeError(unreviewed, ctx.rules.protectedBranch)
-        : undefined;
+    const refusal =
+      stopped.map((c) => policyRefusal(c.result, head)).find((r) => r !== undefined) ??
+      (unreviewed.length && !stopped.some((c) => c.failed) ? new UnreviewedChangeError(unreviewed, ctx.rules.protectedBranch) : undefined);
     const first = stopped[0].result.stack;
     const results = selected.map(
       (name) => checked.get(name)?.result ?? skipped(name, head, plans.get(name)?.skip ?? `not applied: ${first} was not deployed`),
@@ -213,12 +209,9 @@ export async function apply(ctx: Context, opts: ApplyOptions): Promise<ApplyOutc
             results.push(c.result);
             for (const rest of selected.slice(selected.indexOf(name) + 1))
               results.push(skipped(rest, head, plans.get(rest)?.skip ?? `not applied: ${name} was not deployed`));
-            const violations = mandatoryViolations(c.result);
-            const refusal = violations.length
-              ? new PolicyViolationError(name, head, violations, violations.map(policyLine))
-              : c.unreviewed
-                ? new UnreviewedChangeError([c.unreviewed], ctx.rules.protectedBranch)
-                : undefined;
+            const refusal =
+              policyRefusal(c.result, head) ??
+              (c.unreviewed ? new UnreviewedChangeError([c.unreviewed], ctx.rules.protectedBranch) : undefined);
             return { commit: head, results, refusal };
           }
           checked.set(name, c);

@@ -13,7 +13,7 @@ import { backoffDelay } from "./backoff";
 import * as git from "./git";
 import { backupState, clearPendingOperations, exportState, notePendingCleared, readRecord, TAG, writeRecord } from "./records";
 import { engineError } from "./engineErrors";
-import { mandatoryViolations, policyLine, policyPacks, runOperation, skippedResult, type StackResult } from "./workspace";
+import { policyPacks, policyRefusal, runOperation, skippedResult, type StackResult } from "./workspace";
 import { GitopsError, PolicyViolationError, refused, StackLockedError, StaleCommitError, stopIfAborted } from "../errors";
 
 export interface DeployOptions {
@@ -141,9 +141,8 @@ export async function deploy(
 async function requirePolicies(stack: Stack, commit: string, log: Logger, signal?: AbortSignal): Promise<void> {
   const ws = stack.workspace as LocalWorkspace;
   if (!policyPacks(ws.workDir).length) return;
-  const checked = await runOperation(stack, "preview", { log, commit, signal });
-  const mandatory = mandatoryViolations(checked);
-  if (mandatory.length) throw new PolicyViolationError(stack.name, commit, mandatory, mandatory.map(policyLine));
+  const refusal = policyRefusal(await runOperation(stack, "preview", { log, commit, signal }), commit);
+  if (refusal) throw refusal;
 }
 
 const pendingNote = (cleared: string[]) =>

@@ -1,6 +1,6 @@
 /** Markdown (for a pull-request comment) and JSON renderings of per-stack results. */
 import type { PolicyViolation, ResourceChange, StackResult } from "./workspace";
-import { hasChanges } from "./workspace";
+import { hasChanges, mandatoryViolations } from "./workspace";
 
 export interface ReportContext {
   title: string;
@@ -146,7 +146,7 @@ export function renderMarkdown(results: StackResult[], ctx: ReportContext, maxCh
 
   for (const r of results) {
     const warnings = r.diagnostics.filter((d) => d.severity === "warning");
-    const mandatory = (r.policies ?? []).filter((v) => v.level === "mandatory");
+    const mandatory = mandatoryViolations(r);
     const advisory = (r.policies ?? []).filter((v) => v.level === "advisory");
     if (!b.add(`\n### ${inline(r.stack)}\n\n`)) {
       o.stacks++;

@@ -11,7 +11,7 @@ import { parse } from "yaml";
 import { LocalWorkspace, PulumiCommand, type EngineEvent, type OpType, type Stack } from "@pulumi/pulumi/automation";
 import { realTargets, stackFileName } from "../../config";
 import { CliError, engineError, stackExists } from "./engineErrors";
-import { GitopsError, StackLockedError, StackMissingError, usageError } from "../errors";
+import { GitopsError, PolicyViolationError, StackLockedError, StackMissingError, usageError } from "../errors";
 import { DEMO_PASSPHRASE } from "./context";
 import type { Logger } from "../log";
 import type { CheckOutcome } from "./checks";
@@ -126,7 +126,14 @@ export function skippedResult(stack: string, operation: Operation, reason: strin
   return { stack, operation, commit, status: "skipped", reason, counts: emptyCounts(), changes: [], diagnostics: [], durationMs: 0 };
 }
 
-export const mandatoryViolations = (r: StackResult): PolicyViolation[] => (r.policies ?? []).filter((p) => p.level === "mandatory");
+export const mandatoryViolations = (r: { policies?: PolicyViolation[] }): PolicyViolation[] =>
+  (r.policies ?? []).filter((p) => p.level === "mandatory");
+
+/** The refusal to deploy `commit` that a result's mandatory policy violations make; none without them. */
+export function policyRefusal(r: StackResult, commit: string): PolicyViolationError | undefined {
+  const violations = mandatoryViolations(r);
+  return violations.length ? new PolicyViolationError(r.stack, commit, violations, violations.map(policyLine)) : undefined;
+}
 
 /** The directory of the project's policy pack, beside Pulumi.yaml. */
 export const POLICY_DIR = "policy";
@@ -575,7 +582,7 @@ export async function runOperation(stack: Stack, operation: Operation, o: RunOpt
     if (mapped instanceof GitopsError) [error, hint] = [mapped.message, mapped.hint];
     else error = failureText(err, c.diagnostics);
   }
-  const mandatory = c.policies.filter((p) => p.level === "mandatory");
+  const mandatory = mandatoryViolations(c);
   if (error !== undefined && mandatory.length) {
     // The engine only says that the operation failed; the violations say why.
     error = `${mandatory.length} mandatory policy violation(s):\n${mandatory.map(policyLine).join("\n")}`;
