@@ -42,6 +42,16 @@ const PROGRAM_SETTINGS = ["Pulumi.yaml", "tsconfig.json", "package.json", "packa
 export async function programFiles(repoDir: string, commit: string): Promise<Set<string>> {
   const tree = new Set(await git.filesAt(repoDir, commit));
   if (!tree.has("Pulumi.yaml")) return new Set();
+  const reader = git.fileReader(repoDir, commit);
+  try {
+    return await importGraph(repoDir, tree, reader);
+  } finally {
+    await reader.close();
+  }
+}
+
+/** programFiles' traversal, over `tree` (every file of the commit) and the reader of its files. */
+async function importGraph(repoDir: string, tree: Set<string>, reader: git.FileReader): Promise<Set<string>> {
   const dirs = new Set(
     [...tree].flatMap((f) =>
       f
@@ -51,13 +61,14 @@ export async function programFiles(repoDir: string, commit: string): Promise<Set
     ),
   );
   const text = new Map<string, string>();
+  // Only paths of the tree are read: one that is no file (a submodule) reads as empty.
   const load = async (rel: string) => {
-    if (!text.has(rel)) text.set(rel, await git.fileAt(repoDir, commit, rel));
+    if (!text.has(rel)) text.set(rel, (await reader.read(rel)) ?? "");
     return text.get(rel)!;
   };
   // Resolution reads only package.json files (and the tsconfig, parsed here): fetch them first, so the
   // host TypeScript calls synchronously can answer from memory.
-  for (const f of tree) if (f === "package.json" || f.endsWith("/package.json")) await load(f);
+  await Promise.all([...tree].filter((f) => f === "package.json" || f.endsWith("/package.json")).map(load));
   const root = path.resolve(repoDir);
   const rel = (abs: string) => path.relative(root, abs).split(path.sep).join("/");
   const host: ts.ModuleResolutionHost = {

@@ -1,7 +1,9 @@
 /**
  * Every git call the runner makes: flat async functions over simple-git, each taking the
- * repository path explicitly so that tests, rollback worktrees and the agent can use any checkout.
+ * repository path explicitly so that tests, rollback worktrees and the agent can use any checkout;
+ * fileReader talks to its one long-lived git process itself, which simple-git does not offer.
  */
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { GitPluginError, simpleGit, type SimpleGit } from "simple-git";
@@ -139,9 +141,89 @@ export async function blobsAt(dir: string, commit: string): Promise<Map<string, 
   return blobs;
 }
 
-/** The text of `file` as `commit` has it. */
-export async function fileAt(dir: string, commit: string, file: string): Promise<string> {
-  return git(dir).raw(["show", `${commit}:${file}`]);
+/** Reads files as one commit has them; see fileReader. */
+export interface FileReader {
+  /** The text of `file`, or undefined when the commit has no such file. */
+  read(file: string): Promise<string | undefined>;
+  /** Ends the git process once the reads asked for so far are answered; resolves when it has exited. */
+  close(): Promise<void>;
+}
+
+/**
+ * Reads files of `commit` through ONE `git cat-file --batch` process however many are asked for, as
+ * a caller finds which it needs (a `git show` each would start a process each). Answers come in the
+ * order asked. Call `close` when done.
+ */
+export function fileReader(dir: string, commit: string): FileReader {
+  const child = spawn("git", ["cat-file", "--batch"], { cwd: dir, stdio: ["pipe", "pipe", "pipe"] });
+  const waiting: { resolve: (text: string | undefined) => void; reject: (err: Error) => void }[] = [];
+  let failure: Error | undefined;
+  const fail = (err: Error) => {
+    failure ??= err;
+    for (const w of waiting.splice(0)) w.reject(failure);
+  };
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  child.on("error", fail);
+  // A write after git has died fails with EPIPE; its exit, below, is what gets reported.
+  child.stdin.on("error", () => undefined);
+  const exited = new Promise<void>((resolve) =>
+    child.on("close", (code, signal) => {
+      fail(new Error(`git cat-file --batch in ${dir} ended (${signal ?? `exit code ${code}`}) ${stderr.trim()}`.trim()));
+      resolve();
+    }),
+  );
+
+  // The output is "<oid> <type> <size>\n<size bytes>\n" per object found, "<name> missing\n" else.
+  // Sizes count bytes, so the output is kept as bytes until a whole object is in; the chunks of a
+  // large one are joined once.
+  let parts: Buffer[] = [];
+  let have = 0;
+  let need: number | undefined; // the current object's bytes, its trailing LF included
+  let isBlob = false;
+  const joined = () => (parts.length === 1 ? parts[0] : Buffer.concat(parts));
+  child.stdout.on("data", (chunk: Buffer) => {
+    parts.push(chunk);
+    have += chunk.length;
+    for (;;) {
+      if (need === undefined) {
+        const buf = joined();
+        const eol = buf.indexOf(0x0a);
+        if (eol < 0) {
+          parts = [buf];
+          return;
+        }
+        const header = /^[0-9a-f]+ (\S+) (\d+)$/.exec(buf.toString("utf8", 0, eol));
+        const rest = buf.subarray(eol + 1);
+        [parts, have] = [[rest], rest.length];
+        if (!header) {
+          waiting.shift()?.resolve(undefined);
+          continue;
+        }
+        [need, isBlob] = [Number(header[2]) + 1, header[1] === "blob"];
+      }
+      if (have < need) return;
+      const buf = joined();
+      waiting.shift()?.resolve(isBlob ? buf.toString("utf8", 0, need - 1) : undefined);
+      const rest = buf.subarray(need);
+      [parts, have, need] = [[rest], rest.length, undefined];
+    }
+  });
+
+  return {
+    read: (file) =>
+      new Promise((resolve, reject) => {
+        if (failure) return reject(failure);
+        // --batch reads one name a line: a path with a line break in it cannot be asked for.
+        if (file.includes("\n")) return resolve(undefined);
+        waiting.push({ resolve, reject });
+        child.stdin.write(`${commit}:${file}\n`);
+      }),
+    close: () => {
+      child.stdin.end();
+      return exited;
+    },
+  };
 }
 
 /** Whether `descendant` contains `ancestor` (both full hashes). `--is-ancestor` answers only by exit
