@@ -4,7 +4,7 @@
  */
 import * as path from "node:path";
 import picomatch from "picomatch";
-import ts from "typescript";
+import type { ModuleResolutionHost } from "typescript";
 import { parse } from "yaml";
 import * as git from "./git";
 import type { Rules } from "./rules";
@@ -52,6 +52,9 @@ export async function programFiles(repoDir: string, commit: string): Promise<Set
 
 /** programFiles' traversal, over `tree` (every file of the commit) and the reader of its files. */
 async function importGraph(repoDir: string, tree: Set<string>, reader: git.FileReader): Promise<Set<string>> {
+  // Loaded when first needed (0.25 s), not when the CLI starts: a preview reads the graph while its
+  // engine runs, and a command that never reads it never loads it.
+  const { default: ts } = await import("typescript");
   const dirs = new Set(
     [...tree].flatMap((f) =>
       f
@@ -71,7 +74,7 @@ async function importGraph(repoDir: string, tree: Set<string>, reader: git.FileR
   await Promise.all([...tree].filter((f) => f === "package.json" || f.endsWith("/package.json")).map(load));
   const root = path.resolve(repoDir);
   const rel = (abs: string) => path.relative(root, abs).split(path.sep).join("/");
-  const host: ts.ModuleResolutionHost = {
+  const host: ModuleResolutionHost = {
     fileExists: (abs) => tree.has(rel(abs)),
     directoryExists: (abs) => rel(abs) === "" || dirs.has(rel(abs)),
     readFile: (abs) => text.get(rel(abs)),
