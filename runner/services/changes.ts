@@ -6,6 +6,7 @@ import * as path from "node:path";
 import picomatch from "picomatch";
 import type { ModuleResolutionHost } from "typescript";
 import { parse } from "yaml";
+import { GitopsError } from "../errors";
 import * as git from "./git";
 import type { Rules } from "./rules";
 import { POLICY_DIR } from "./workspace";
@@ -44,14 +45,14 @@ export async function programFiles(repoDir: string, commit: string): Promise<Set
   if (!tree.has("Pulumi.yaml")) return new Set();
   const reader = git.fileReader(repoDir, commit);
   try {
-    return await importGraph(repoDir, tree, reader);
+    return await importGraph(repoDir, commit, tree, reader);
   } finally {
     await reader.close();
   }
 }
 
 /** programFiles' traversal, over `tree` (every file of the commit) and the reader of its files. */
-async function importGraph(repoDir: string, tree: Set<string>, reader: git.FileReader): Promise<Set<string>> {
+async function importGraph(repoDir: string, commit: string, tree: Set<string>, reader: git.FileReader): Promise<Set<string>> {
   // Loaded when first needed (0.25 s), not when the CLI starts: a preview reads the graph while its
   // engine runs, and a command that never reads it never loads it.
   const { default: ts } = await import("typescript");
@@ -64,9 +65,18 @@ async function importGraph(repoDir: string, tree: Set<string>, reader: git.FileR
     ),
   );
   const text = new Map<string, string>();
-  // Only paths of the tree are read: one that is no file (a submodule) reads as empty.
+  // Only files of the tree are read: one git cannot read is missing from the clone, and a graph
+  // without it could leave a changed file out, and an affected stack unpreviewed.
   const load = async (rel: string) => {
-    if (!text.has(rel)) text.set(rel, (await reader.read(rel)) ?? "");
+    if (!text.has(rel)) {
+      const content = await reader.read(rel);
+      if (content === undefined)
+        throw new GitopsError(
+          `${rel} is in commit ${commit.slice(0, 7)} but git cannot read it in ${repoDir}`,
+          "the clone is missing objects (`git fsck` names them): fetch again, or clone the repository afresh",
+        );
+      text.set(rel, content);
+    }
     return text.get(rel)!;
   };
   // Resolution reads only package.json files (and the tsconfig, parsed here): fetch them first, so the

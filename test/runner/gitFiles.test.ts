@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { GitopsError } from "../../runner/errors";
 import { programFiles } from "../../runner/services/changes";
 import { fileReader } from "../../runner/services/git";
 import { createRepo, git, type TestRepo } from "../helpers/repo";
@@ -98,5 +99,16 @@ describe("programFiles: the program's import graph", () => {
     } finally {
       git.restore();
     }
+  });
+
+  it("fails, naming the file, when git cannot read a file of the program (a clone missing objects)", async () => {
+    const blob = repo.git("rev-parse", "HEAD:components/webService.ts");
+    fs.rmSync(path.join(repo.dir, ".git", "objects", blob.slice(0, 2), blob.slice(2)));
+    await assert.rejects(programFiles(repo.dir, "HEAD"), (err: Error) => {
+      assert.ok(err instanceof GitopsError, String(err));
+      assert.match(err.message, /^components\/webService\.ts is in commit HEAD but git cannot read it in /);
+      assert.match(err.hint, /git fsck/);
+      return true;
+    });
   });
 });
