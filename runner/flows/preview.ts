@@ -39,7 +39,12 @@ async function defaultBase(ctx: Context): Promise<string> {
   return protectedBranch;
 }
 
-async function chooseStacks(ctx: Context, o: Pick<PreviewOptions, "base" | "stacks" | "all">, all: string[]): Promise<string[]> {
+async function chooseStacks(
+  ctx: Context,
+  o: Pick<PreviewOptions, "base" | "stacks" | "all">,
+  all: string[],
+  program: () => Promise<Set<string>>,
+): Promise<string[]> {
   if (o.stacks?.length) return selectStacks(all, o.stacks);
   if (o.all) return all;
   const base = o.base ?? (await defaultBase(ctx));
@@ -51,7 +56,7 @@ async function chooseStacks(ctx: Context, o: Pick<PreviewOptions, "base" | "stac
     );
   const from = await git.mergeBase(ctx.repo, baseCommit, "HEAD");
   const paths = await git.changedPaths(ctx.repo, from, "HEAD");
-  const affected = affectedStacks(paths, all, ctx.rules, await programFiles(ctx.repo, "HEAD"));
+  const affected = affectedStacks(paths, all, ctx.rules, await program());
   ctx.log.info(
     `${paths.length} path(s) changed since ${base} (${from.slice(0, 7)}): ${affected.stacks.length ? "affects " + affected.stacks.join(", ") : "no stack affected"}`,
   );
@@ -61,14 +66,16 @@ async function chooseStacks(ctx: Context, o: Pick<PreviewOptions, "base" | "stac
 
 /**
  * The stacks a preview with these options runs on (their stack files checked), and the others. Also
- * what `gitops affected` lists for a pipeline matrix, so a matrix previews exactly these.
+ * what `gitops affected` lists for a pipeline matrix, so a matrix previews exactly these. `program`
+ * gives HEAD's program files (programFiles), read only when the branch's changes choose the stacks.
  */
 export async function previewTargets(
   ctx: Context,
   o: Pick<PreviewOptions, "base" | "stacks" | "all">,
+  program = () => programFiles(ctx.repo, "HEAD"),
 ): Promise<{ all: string[]; targets: string[]; unaffected: string[] }> {
   const all = discoverStacks(ctx.repo, ctx.rules);
-  const targets = await chooseStacks(ctx, o, all);
+  const targets = await chooseStacks(ctx, o, all, program);
   checkStackFiles(ctx.repo, targets);
   return { all, targets, unaffected: all.filter((s) => !targets.includes(s)) };
 }
@@ -90,8 +97,11 @@ export async function preview(ctx: Context, o: PreviewOptions): Promise<PreviewO
   if (dirty.length) {
     ctx.log.warn(`uncommitted changes are ignored when choosing stacks (the previews still run on the working tree): ${dirty.join(", ")}`);
   }
-  const { all, targets, unaffected } = await previewTargets(ctx, o);
-  const program = await programFiles(ctx.repo, commit);
+  // The program's files, read once: before the engine only when they choose the stacks, else while
+  // the first preview runs, as only the fingerprints after the previews need them.
+  let programRead: Promise<Set<string>> | undefined;
+  const program = () => (programRead ??= programFiles(ctx.repo, commit));
+  const { all, targets, unaffected } = await previewTargets(ctx, o, program);
   const review = await reviewable(ctx, commit, dirty);
   const results = await pool(targets, o.parallel, async (name) => {
     const log = ctx.log.child(name);
@@ -103,11 +113,14 @@ export async function preview(ctx: Context, o: PreviewOptions): Promise<PreviewO
     // if any, is reported once the preview has ended, as the preview's own comes first.
     const reading = stateVersion(stack);
     reading.catch(() => undefined);
+    // The program's files, for the fingerprint, are read while the engine previews too; an error
+    // surfaces where the fingerprint awaits them. A dirty tree gets no fingerprint.
+    if (!dirty.length) program().catch(() => undefined);
     const result = await runOperation(stack, "preview", { log, commit, signal: o.signal });
     const state = await reading;
     // What was previewed is fingerprinted only when it is what git holds: a dirty tree ran files no commit has.
     if (result.status === "succeeded" && !dirty.length) {
-      const inputs = await stackInputs(ctx.repo, commit, name, all, ctx.rules, program);
+      const inputs = await stackInputs(ctx.repo, commit, name, all, ctx.rules, await program());
       const engine = engineVersions(stack, ctx.engine);
       const changes = plannedChanges(result);
       result.fingerprint = makeFingerprint({

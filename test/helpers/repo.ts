@@ -212,3 +212,19 @@ export function createCounterRepo(stacks: Record<string, CounterConfig>): TestRe
     Object.fromEntries(Object.entries(stacks).map(([s, c]) => [s, counterStackYaml(c)])),
   );
 }
+
+/**
+ * A directory holding a `git` that appends each run's arguments (a line each) to a log, then runs
+ * the real git: first on PATH, it shows which git processes a command starts.
+ */
+export function loggingGit(): { dir: string; runs: () => string[]; remove: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-git-log-"));
+  const log = path.join(dir, "runs");
+  const real = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim();
+  fs.writeFileSync(path.join(dir, "git"), `#!/bin/sh\necho "$*" >> "${log}"\nexec "${real}" "$@"\n`, { mode: 0o755 });
+  return {
+    dir,
+    runs: () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter(Boolean) : []),
+    remove: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}

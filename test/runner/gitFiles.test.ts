@@ -3,7 +3,6 @@
  * real git repositories; and the program's import graph read that way.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -11,22 +10,18 @@ import { after, before, describe, it } from "node:test";
 import { GitopsError } from "../../runner/errors";
 import { programFiles } from "../../runner/services/changes";
 import { fileReader } from "../../runner/services/git";
-import { createRepo, git, type TestRepo } from "../helpers/repo";
+import { createRepo, git, loggingGit, type TestRepo } from "../helpers/repo";
 
-/** Puts a `git` first on PATH that logs each of its runs (its arguments, a line each) to the returned file. */
-function countGitRuns(): { log: string; runs: () => string[]; restore: () => void } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-git-log-"));
-  const log = path.join(dir, "runs");
-  const real = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim();
-  fs.writeFileSync(path.join(dir, "git"), `#!/bin/sh\necho "$*" >> "${log}"\nexec "${real}" "$@"\n`, { mode: 0o755 });
+/** Puts a logging git (loggingGit) first on this process's PATH. */
+function countGitRuns(): { runs: () => string[]; restore: () => void } {
+  const logging = loggingGit();
   const saved = process.env.PATH;
-  process.env.PATH = `${dir}${path.delimiter}${saved}`;
+  process.env.PATH = `${logging.dir}${path.delimiter}${saved}`;
   return {
-    log,
-    runs: () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter(Boolean) : []),
+    runs: logging.runs,
     restore: () => {
       process.env.PATH = saved;
-      fs.rmSync(dir, { recursive: true, force: true });
+      logging.remove();
     },
   };
 }

@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { gitops } from "../helpers/cli";
+import { gitops, startCli } from "../helpers/cli";
 import { resources, tags } from "../helpers/pulumi";
-import { createRepo, type TestRepo } from "../helpers/repo";
+import { createRepo, loggingGit, type TestRepo } from "../helpers/repo";
 
 describe("gitops preview", () => {
   let repo: TestRepo;
@@ -184,5 +184,47 @@ describe("what a change affects: the program's real imports", () => {
     const outside = md.replace(/^(`{4,})\n[\s\S]*?\n\1$/gm, "");
     assert.doesNotMatch(outside, /<img/, "the error's HTML stays inside its fence");
     assert.ok(JSON.parse(fs.readFileSync(json, "utf8")).stacks[0].error.length > 190_000, "the JSON keeps the whole error");
+  });
+});
+
+describe("reading the program's files around the engine", () => {
+  let repo: TestRepo;
+  before(() => (repo = createRepo(["dev", "staging"])));
+  after(() => repo.remove());
+
+  it("a preview chosen by a branch's changes reads the program once, for the choice and the fingerprints", async () => {
+    repo.git("checkout", "-q", "-b", "component-change");
+    const file = "components/webService.ts";
+    repo.write(file, repo.read(file) + "\n// a program change\n");
+    repo.commit("touch the web service component");
+    const logging = loggingGit();
+    try {
+      const r = await startCli(repo.dir, ["preview", "--json", "-"], { PATH: `${logging.dir}${path.delimiter}${process.env.PATH}` }).done;
+      assert.equal(r.code, 0, r.stderr);
+      const stacks = JSON.parse(r.stdout).stacks as { stack: string; fingerprint?: { id: string } }[];
+      assert.deepEqual(
+        stacks.map((s) => [s.stack, !!s.fingerprint?.id]),
+        [
+          ["dev", true],
+          ["staging", true],
+        ],
+      );
+      // programFiles lists the tree by name only and reads its files with one cat-file.
+      const reads = logging.runs().filter((r) => r.startsWith("ls-tree -r -z --name-only ") || r === "cat-file --batch");
+      assert.equal(reads.length, 2, reads.join("\n"));
+    } finally {
+      logging.remove();
+    }
+  });
+
+  it("the program read while the engine runs still fails the preview when git cannot read a file of it", async () => {
+    repo.git("checkout", "-q", "main");
+    const blob = repo.git("rev-parse", "HEAD:components/webService.ts");
+    fs.rmSync(path.join(repo.dir, ".git", "objects", blob.slice(0, 2), blob.slice(2)));
+    const r = await gitops(repo.dir, "preview", "--stack", "dev");
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^error: components\/webService\.ts is in commit [0-9a-f]{7} but git cannot read it/m);
+    assert.match(r.stderr, /^hint: .*git fsck/m);
+    assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
   });
 });
