@@ -53,8 +53,13 @@ interface CommitFacts {
 export async function status(ctx: Context, only?: string[]): Promise<StackStatus[]> {
   const all = discoverStacks(ctx.repo, ctx.rules);
   const names = selectStacks(all, only);
-  const [tip, existing] = await Promise.all([git.mainTip(ctx.repo, ctx.rules), listStacks(ctx.engine, ctx.repo)]);
-  const program = tip ? await programFiles(ctx.repo, tip) : new Set<string>();
+  // The program's files at the tip are read while the engine lists the stacks.
+  const tipRead = git.mainTip(ctx.repo, ctx.rules);
+  const [tip, existing, program] = await Promise.all([
+    tipRead,
+    listStacks(ctx.engine, ctx.repo),
+    tipRead.then((t) => (t ? programFiles(ctx.repo, t) : new Set<string>())),
+  ]);
   const facts = new Map<string, Promise<CommitFacts | undefined>>();
   const factsOf = (commit: string) => {
     if (!facts.has(commit)) facts.set(commit, commitFacts(ctx, commit, tip, all, program));
