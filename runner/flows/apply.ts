@@ -74,7 +74,7 @@ async function planStack(
   stack: Stack,
   head: string,
   all: string[],
-  program: ReadonlySet<string>,
+  program: Promise<ReadonlySet<string>>,
   force: boolean,
 ): Promise<Plan> {
   const name = stack.name;
@@ -91,7 +91,7 @@ async function planStack(
     return { stack: name, deploy: `its commit ${rec.commit.slice(0, 7)} is not in the history of HEAD` };
   }
   const paths = await git.changedPaths(ctx.repo, rec.commit, head);
-  const affected = affectedStacks(paths, all, ctx.rules, program);
+  const affected = affectedStacks(paths, all, ctx.rules, await program);
   if (!affected.stacks.includes(name)) return { stack: name, skip: `nothing since ${rec.commit.slice(0, 7)} affects it` };
   return {
     stack: name,
@@ -142,15 +142,19 @@ export async function apply(ctx: Context, opts: ApplyOptions): Promise<ApplyOutc
   const selected = selectStacks(all, opts.stacks);
   // Before any engine runs: the engine itself reads a stack's file when it opens the stack.
   checkStackFiles(ctx.repo, selected);
-  const program = await programFiles(ctx.repo, head);
+  // The program's files are read while the engine opens the stacks and reads their records; the
+  // first plan that needs them awaits them, and so does what follows the plans (surfacing an error).
+  const programRead = programFiles(ctx.repo, head);
+  programRead.catch(() => undefined);
   const opened = new Map<string, Stack>();
   const plans = new Map<string, Plan>();
   for (const name of selected) {
     stopIfAborted(opts.signal, "before any stack was deployed");
     const stack = await openStack(ctx.engine, ctx.repo, name, true);
     opened.set(name, stack);
-    if (stageOf(ctx, name)?.from === undefined) plans.set(name, await planStack(ctx, stack, head, all, program, opts.force ?? false));
+    if (stageOf(ctx, name)?.from === undefined) plans.set(name, await planStack(ctx, stack, head, all, programRead, opts.force ?? false));
   }
+  const program = await programRead;
   for (const name of selected) {
     const p = plans.get(name);
     ctx.log.info(
