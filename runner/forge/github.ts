@@ -5,7 +5,7 @@
  * Gitea v1.26.0 answers a comment listing with every comment at once (no Link header), which
  * octokit's paginate takes as the last page; GitHub pages by Link headers, which it follows.
  */
-import { Octokit } from "@octokit/rest";
+import type { Octokit } from "@octokit/rest";
 import { ForgeError, timedFetch, type Forge } from "./forge";
 import type { ForgeTarget } from "./target";
 
@@ -36,33 +36,43 @@ async function call<T>(forge: string, what: string, fn: () => Promise<T>): Promi
 
 export function githubForge(t: ForgeTarget): Forge {
   const [owner, repo] = t.repo.split("/");
-  const octokit = new Octokit({
-    auth: t.token,
-    baseUrl: t.apiUrl,
-    userAgent: "pulumi-gitops",
-    request: { fetch: timedFetch },
-    // Octokit logs request warnings to the console; the caller reports what went wrong.
-    log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
-  });
+  // Loaded at the first call: a command that posts nothing does not pay for the SDK at start-up.
+  let client: Promise<Octokit> | undefined;
+  const connect = () =>
+    (client ??= import("@octokit/rest").then(
+      ({ Octokit }) =>
+        new Octokit({
+          auth: t.token,
+          baseUrl: t.apiUrl,
+          userAgent: "pulumi-gitops",
+          request: { fetch: timedFetch },
+          // Octokit logs request warnings to the console; the caller reports what went wrong.
+          log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+        }),
+    ));
   const name = t.kind === "gitea" ? "Gitea" : "GitHub";
   return {
     name,
     maxCommentChars: t.kind === "gitea" ? GITEA_MAX_COMMENT : GITHUB_MAX_COMMENT,
     listComments: (pr) =>
       call(name, `listing the comments of ${t.repo}#${pr}`, async () => {
+        const octokit = await connect();
         const all = await octokit.paginate(octokit.rest.issues.listComments, { owner, repo, issue_number: pr, per_page: 100 });
         return all.map((c) => ({ id: c.id, body: c.body ?? "" }));
       }),
     createComment: (pr, body) =>
       call(name, `commenting on ${t.repo}#${pr}`, async () => {
+        const octokit = await connect();
         await octokit.rest.issues.createComment({ owner, repo, issue_number: pr, body });
       }),
     updateComment: (pr, id, body) =>
       call(name, `updating comment ${id} on ${t.repo}#${pr}`, async () => {
+        const octokit = await connect();
         await octokit.rest.issues.updateComment({ owner, repo, comment_id: id, body });
       }),
     mergedPullRequest: (sha) =>
       call(name, `finding the pull request merged as ${sha.slice(0, 7)}`, async () => {
+        const octokit = await connect();
         if (t.kind === "gitea") {
           // Gitea has no route listing a commit's pull requests; its own answers the one merged as it, 404 when none.
           const res = await octokit
@@ -78,6 +88,7 @@ export function githubForge(t: ForgeTarget): Forge {
       }),
     setStatus: (sha, s) =>
       call(name, `setting the status ${s.context} on ${sha.slice(0, 7)}`, async () => {
+        const octokit = await connect();
         const description = s.description.length > MAX_DESCRIPTION ? s.description.slice(0, MAX_DESCRIPTION - 1) + "…" : s.description;
         await octokit.rest.repos.createCommitStatus({
           owner,
