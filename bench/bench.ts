@@ -12,7 +12,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createContext } from "../runner/services/context";
-import { engineEnv, policyPacks } from "../runner/services/workspace";
+import { policyPacks } from "../runner/services/workspace";
+import { engineEnv } from "../runner/services/engine";
 import {
   benchRoot,
   BIN,

@@ -4,11 +4,11 @@
  * verified by its stage's checks. A gated stack (a stage with `from`) is decided at its turn, after
  * its upstream's update: it takes its gate's candidate commit, or waits, which is no failure.
  */
-import type { Stack } from "@pulumi/pulumi/automation";
 import type { Context } from "../services/context";
 import { affectedStacks, programFiles } from "../services/changes";
 import { deploy, guardDeploy, skipped, type DeployOutcome } from "../services/deploy";
-import { findStack, openStack, policyRefusal, runOperation, type StackResult } from "../services/workspace";
+import { policyRefusal, runOperation, type StackResult } from "../services/workspace";
+import { findStack, openStack, type Stack } from "../services/engine";
 import { stopIfAborted, UnreviewedChangeError, type UnreviewedStack } from "../errors";
 import * as git from "../services/git";
 import { readRecord } from "../services/records";
@@ -150,7 +150,7 @@ export async function apply(ctx: Context, opts: ApplyOptions): Promise<ApplyOutc
   const plans = new Map<string, Plan>();
   for (const name of selected) {
     stopIfAborted(opts.signal, "before any stack was deployed");
-    const stack = await openStack(ctx.engine, ctx.repo, name, true);
+    const stack = openStack(ctx.engine, ctx.repo, name, true);
     opened.set(name, stack);
     if (stageOf(ctx, name)?.from === undefined) plans.set(name, await planStack(ctx, stack, head, all, programRead, opts.force ?? false));
   }
@@ -302,20 +302,20 @@ async function checkReview(
 ): Promise<Checked> {
   const name = stack.name;
   const log = ctx.log.child(name);
-  // The state and the review records are read while the engine starts up (a preview changes
-  // neither); their errors, if any, are reported once the preview has ended.
-  const reading = Promise.all([stateVersion(stack), stack.listTags()]);
+  // The state, the review records and the engine's version are read while the engine starts up (a
+  // preview changes none of them); their errors, if any, are reported once the preview has ended.
+  const reading = Promise.all([stateVersion(stack), stack.listTags(), engineVersions(ctx.engine)]);
   reading.catch(() => undefined);
   log.info("previewing, to compare with the reviewed preview");
   const result = await runOperation(stack, "preview", { log, commit: head, signal: opts.signal });
-  const [{ state, history }, tags] = await reading;
+  const [{ state, history }, tags, engine] = await reading;
   const inputs = await stackInputs(ctx.repo, head, name, all, ctx.rules, program);
   const now = makeFingerprint({
     stack: name,
     commit: head,
     time: ctx.now().toISOString(),
     inputs,
-    engine: engineVersions(stack, ctx.engine),
+    engine,
     state,
     changes: plannedChanges(result),
   });

@@ -4,11 +4,11 @@
  * deploys the stack's recorded commit again, with apply's guards, from a temporary checkout of that
  * commit when HEAD is elsewhere.
  */
-import type { Stack } from "@pulumi/pulumi/automation";
 import { withCheckout } from "../services/checkout";
 import type { Context } from "../services/context";
 import { deploy, guardDeploy } from "../services/deploy";
-import { findStack, hasChanges, openStack, runOperation, skippedResult, type StackResult } from "../services/workspace";
+import { hasChanges, runOperation, skippedResult, type StackResult } from "../services/workspace";
+import { findStack, openStack, type Stack } from "../services/engine";
 import { stopIfAborted } from "../errors";
 import * as git from "../services/git";
 import { backupState, exportState, readRecord, writeRecord } from "../services/records";
@@ -66,7 +66,7 @@ async function remediate(
   const run = async (workDir: string): Promise<StackResult> => {
     checkStackFiles(workDir, [name]);
     // The workspace runs the program of `workDir`; the engine's root (GITOPS_ROOT) stays the primary checkout.
-    const stack = await openStack(ctx.engine, workDir, name, false);
+    const stack = openStack(ctx.engine, workDir, name, false);
     stopIfAborted(signal, `before ${name} was remediated`);
     await backupState(stack, ctx.backupDir, commit, ctx.now());
     stopIfAborted(signal, `before ${name} was remediated`);

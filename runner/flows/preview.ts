@@ -1,7 +1,8 @@
 /** The preview flow: changed paths -> affected stacks -> real previews, a bounded number at once. */
 import type { Context } from "../services/context";
 import { affectedStacks, programFiles } from "../services/changes";
-import { openStack, runOperation, type StackResult } from "../services/workspace";
+import { runOperation, type StackResult } from "../services/workspace";
+import { openStack } from "../services/engine";
 import { GitopsError, stopIfAborted } from "../errors";
 import * as git from "../services/git";
 import {
@@ -107,21 +108,19 @@ export async function preview(ctx: Context, o: PreviewOptions): Promise<PreviewO
     const log = ctx.log.child(name);
     stopIfAborted(o.signal, `before ${name} was previewed`);
     log.info("previewing");
-    const stack = await openStack(ctx.engine, ctx.repo, name, true);
-    stopIfAborted(o.signal, `before ${name} was previewed`);
-    // The state version is read while the engine starts up (a preview changes no state); its error,
-    // if any, is reported once the preview has ended, as the preview's own comes first.
-    const reading = stateVersion(stack);
+    const stack = openStack(ctx.engine, ctx.repo, name, true);
+    // The state and the engine's version are read while the engine starts up (a preview changes
+    // no state); their errors, if any, are reported once the preview has ended, as its own come first.
+    const reading = Promise.all([stateVersion(stack), engineVersions(ctx.engine)]);
     reading.catch(() => undefined);
     // The program's files, for the fingerprint, are read while the engine previews too; an error
     // surfaces where the fingerprint awaits them. A dirty tree gets no fingerprint.
     if (!dirty.length) program().catch(() => undefined);
     const result = await runOperation(stack, "preview", { log, commit, signal: o.signal });
-    const state = await reading;
+    const [state, engine] = await reading;
     // What was previewed is fingerprinted only when it is what git holds: a dirty tree ran files no commit has.
     if (result.status === "succeeded" && !dirty.length) {
       const inputs = await stackInputs(ctx.repo, commit, name, all, ctx.rules, await program());
-      const engine = engineVersions(stack, ctx.engine);
       const changes = plannedChanges(result);
       result.fingerprint = makeFingerprint({
         stack: name,

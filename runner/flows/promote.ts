@@ -10,7 +10,7 @@ import * as git from "../services/git";
 import { actor, checkStages, gateState, promoteTo, recheckGate, stageOf, type Gate } from "../services/promotion";
 import { readRecord } from "../services/records";
 import { checkStackFiles, discoverStacks, selectStacks } from "../services/stacks";
-import { findStack, openStack } from "../services/workspace";
+import { findStack, openStack } from "../services/engine";
 import { refused, stopIfAborted, usageError } from "../errors";
 
 export interface PromoteOptions {
@@ -44,7 +44,7 @@ export async function promote(ctx: Context, o: PromoteOptions): Promise<PromoteO
     );
   checkStackFiles(ctx.repo, [name]);
   const program = await programFiles(ctx.repo, head);
-  const stack = await openStack(ctx.engine, ctx.repo, name, true);
+  const stack = openStack(ctx.engine, ctx.repo, name, true);
   const upstream = await findStack(ctx.engine, ctx.repo, from);
   let gate: Gate = upstream
     ? await gateState(ctx, name, { ...stageOf(ctx, name), from }, upstream, head, all, program)

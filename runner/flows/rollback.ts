@@ -2,12 +2,12 @@
  * Rollback: deploy an older commit, exactly, from a temporary checkout, and pin the stack to it so
  * that nothing re-applies main over it until someone unpins it.
  */
-import type { Stack } from "@pulumi/pulumi/automation";
 import type { Context } from "../services/context";
 import { affectedStacks, programFiles } from "../services/changes";
 import { withCheckout } from "../services/checkout";
 import { deploy, type DeployOutcome } from "../services/deploy";
-import { openStack, runOperation, type StackResult } from "../services/workspace";
+import { runOperation, type StackResult } from "../services/workspace";
+import { openStack, type Stack } from "../services/engine";
 import { refused, stopIfAborted } from "../errors";
 import * as git from "../services/git";
 import { readRecord, setPin, TAG } from "../services/records";
@@ -78,7 +78,7 @@ async function remoteMainTip(ctx: Context): Promise<string | undefined> {
 
 export async function rollback(ctx: Context, o: RollbackOptions): Promise<RollbackOutcome> {
   const [name] = selectStacks(discoverStacks(ctx.repo, ctx.rules), [o.stack]);
-  const current = await openStack(ctx.engine, ctx.repo, name, false);
+  const current = openStack(ctx.engine, ctx.repo, name, false);
   const record = await readRecord(current);
   const commit = await resolveTarget(ctx, current, o.to, record.commit);
   const tip = await remoteMainTip(ctx);
@@ -96,7 +96,7 @@ export async function rollback(ctx: Context, o: RollbackOptions): Promise<Rollba
     stopIfAborted(o.signal, `before ${name} was rolled back`);
     ctx.log.info(checkout.reusedDependencies ? "same lockfile: reusing node_modules" : "installed that commit's dependencies");
     checkStackFiles(checkout.dir, [name]);
-    const stack = await openStack(ctx.engine, checkout.dir, name, false);
+    const stack = openStack(ctx.engine, checkout.dir, name, false);
     let preview: StackResult | undefined;
     if (o.confirm) {
       stopIfAborted(o.signal, `before ${name} was previewed`);
@@ -116,7 +116,7 @@ export async function rollback(ctx: Context, o: RollbackOptions): Promise<Rollba
 
 export async function unpin(ctx: Context, name: string): Promise<string | undefined> {
   selectStacks(discoverStacks(ctx.repo, ctx.rules), [name]);
-  const stack = await openStack(ctx.engine, ctx.repo, name, false);
+  const stack = openStack(ctx.engine, ctx.repo, name, false);
   const { pin } = await readRecord(stack);
   await setPin(stack, undefined);
   return pin;

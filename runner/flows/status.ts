@@ -1,7 +1,7 @@
 /** What each stack runs: its recorded commit, pin, distance from main, last result; and its history. */
 import type { Context } from "../services/context";
 import { affectedStacks, programFiles } from "../services/changes";
-import { listStacks, openStack } from "../services/workspace";
+import { listStacks, openStack } from "../services/engine";
 import { pool } from "../services/pool";
 import * as git from "../services/git";
 import { readTagsOf, recordOf } from "../services/records";
@@ -87,8 +87,8 @@ export async function status(ctx: Context, only?: string[]): Promise<StackStatus
     };
     // A failed attempt leaves the record on the commit that runs; the update's history names its own.
     if (rec.result === "failed") {
-      const stack = await openStack(ctx.engine, ctx.repo, name, false);
-      s.attempted = (await stack.history(10, 1, false)).find((h) => h.kind === "update")?.environment?.["git.head"];
+      const stack = openStack(ctx.engine, ctx.repo, name, false);
+      s.attempted = (await stack.history(10)).find((h) => h.kind === "update")?.environment?.["git.head"];
     }
     const f = rec.commit ? await factsOf(rec.commit) : undefined;
     if (f) {
@@ -115,7 +115,7 @@ async function gateOf(
   if (stage?.from === undefined) return undefined;
   const from = stage.from;
   if (!existing.has(from)) return { stack: name, from, open: false, reason: `${from} has not been deployed yet` };
-  return gateState(ctx, name, { ...stage, from }, await openStack(ctx.engine, ctx.repo, from, false), tip, all, program);
+  return gateState(ctx, name, { ...stage, from }, openStack(ctx.engine, ctx.repo, from, false), tip, all, program);
 }
 
 async function commitFacts(
@@ -212,10 +212,10 @@ export interface HistoryEntry {
 
 export async function history(ctx: Context, name: string, limit: number): Promise<HistoryEntry[]> {
   selectStacks(discoverStacks(ctx.repo, ctx.rules), [name]);
-  const stack = await openStack(ctx.engine, ctx.repo, name, false);
+  const stack = openStack(ctx.engine, ctx.repo, name, false);
   // The file and S3 backends number no update (version 0 on every one): number them by position,
   // oldest first, as Pulumi Cloud does, from the whole history.
-  const all = await stack.history(undefined, undefined, false);
+  const all = await stack.history();
   return all.slice(0, limit).map((h, i) => ({
     version: (h as { version?: number }).version || all.length - i,
     kind: h.kind,

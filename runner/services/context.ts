@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { durationMs } from "../../config/duration";
-import type { EngineSettings } from "./workspace";
+import type { EngineSettings } from "./engine";
 import { usageError } from "../errors";
 import { DEFAULT_NETWORK_TIMEOUT, repoRoot } from "./git";
 import { createLogger, type Logger } from "../log";

@@ -6,14 +6,13 @@
  * Read top to bottom: `guardDeploy` and `deploy` first, then the steps in the order they run.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import type { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import type { Stack } from "./engine";
 import type { Context } from "./context";
-import type { Logger } from "../log";
 import { backoffDelay } from "./backoff";
 import * as git from "./git";
 import { backupState, clearPendingOperations, exportState, notePendingCleared, readRecord, TAG, writeRecord } from "./records";
 import { engineError } from "./engineErrors";
-import { policyPacks, policyRefusal, runOperation, skippedResult, type StackResult } from "./workspace";
+import { policyPacks, runOperation, skippedResult, type StackResult } from "./workspace";
 import { GitopsError, PolicyViolationError, refused, StackLockedError, StaleCommitError, stopIfAborted } from "../errors";
 
 export interface DeployOptions {
@@ -89,9 +88,6 @@ export async function deploy(
     let result: StackResult;
     try {
       stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
-      // A rollback redeploys a commit that passed them when it was deployed; its update still runs the pack.
-      if (!opts.older && !opts.policiesChecked?.has(stack.name)) await requirePolicies(stack, commit, log, opts.signal);
-      stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
       const backup = await backupState(stack, ctx.backupDir, commit, now);
       log.debug(`state saved to ${backup.file}`);
       stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
@@ -110,7 +106,10 @@ export async function deploy(
         if (!opts.older && !opts.force) await requireNewer(ctx, stack, commit);
         await opts.beforeUpdate?.(stack);
         stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
-        return runOperation(stack, "update", { log, commit, message, signal: opts.cancel ?? opts.signal });
+        // The policy pack refuses before the update changes anything, through the engine's own preview.
+        // A rollback redeploys a commit that passed it when it was deployed; its update still runs the pack.
+        const gated = !opts.older && !opts.policiesChecked?.has(stack.name) && policyPacks(stack.workDir).length > 0;
+        return runOperation(stack, "update", { log, commit, message, signal: opts.cancel ?? opts.signal, gated });
       });
     } catch (err) {
       if (!(err instanceof GitopsError)) throw err;
@@ -132,17 +131,6 @@ export async function deploy(
     }
   }
   return { results };
-}
-
-/**
- * Runs the policy pack on a preview of the update first: the engine checks stack policies only
- * after an update has made every resource, so the update itself cannot be what refuses.
- */
-async function requirePolicies(stack: Stack, commit: string, log: Logger, signal?: AbortSignal): Promise<void> {
-  const ws = stack.workspace as LocalWorkspace;
-  if (!policyPacks(ws.workDir).length) return;
-  const refusal = policyRefusal(await runOperation(stack, "preview", { log, commit, signal }), commit);
-  if (refusal) throw refusal;
 }
 
 const pendingNote = (cleared: string[]) =>
@@ -192,7 +180,7 @@ async function requireNewer(ctx: Context, stack: Stack, commit: string): Promise
  * updates that recorded no git metadata.
  */
 async function runningCommit(stack: Stack): Promise<string | undefined> {
-  const updates = await stack.history(10, 1, false);
+  const updates = await stack.history(10);
   const last = updates.find((u) => u.kind === "update" && u.result === "succeeded" && u.environment?.["git.head"]);
   return last?.environment?.["git.head"] ?? (await readRecord(stack)).commit;
 }

@@ -1,10 +1,8 @@
 /**
- * Where the engine's errors are read: the Automation API's error classes, and the stderr of the
- * `pulumi` commands the runner runs itself, become the typed errors callers branch on (a held lock
- * with its holders, a missing stack, a missing plugin, a wrong passphrase). Nothing else in the
- * runner looks at the engine's message text.
+ * Where the engine's errors are read: the stderr of the `pulumi` commands the runner runs becomes
+ * the typed errors callers branch on (a held lock with its holders, a missing stack, a missing
+ * plugin, a wrong passphrase). Nothing else in the runner looks at the engine's message text.
  */
-import { CommandError, ConcurrentUpdateError, StackAlreadyExistsError, StackNotFoundError } from "@pulumi/pulumi/automation";
 import { GitopsError, StackLockedError, StackMissingError, type LockHolder } from "../errors";
 
 /** A `pulumi` command that failed; its stderr says why. */
@@ -32,35 +30,31 @@ function lockHolders(message: string): LockHolder[] {
   }));
 }
 
-/** Maps the Automation API's failures to errors a user can act on; anything else passes through. */
+/** Maps the engine's failures to errors a user can act on; anything else passes through. */
 export function engineError(err: unknown, stack: string): unknown {
-  if (err instanceof GitopsError) return err;
-  if (err instanceof ConcurrentUpdateError || (err instanceof CliError && /currently locked/.test(err.stderr)))
-    return new StackLockedError(stack, lockHolders(err.message));
-  if (err instanceof StackNotFoundError) return new StackMissingError(stack);
-  if (err instanceof CommandError) {
-    const text = err.message;
-    const plugin = /no resource plugin '(?:pulumi-resource-)?([\w-]+)' found[^\n]*?(v?[\d.]+)?(?:\s|$)/.exec(text);
-    if (plugin) {
-      const version = /at version v?([\d.]+)/.exec(text)?.[1];
-      return new GitopsError(
-        `stack ${stack} needs the '${plugin[1]}' resource plugin${version ? " " + version : ""}, which is not installed`,
-        `install it on a machine with network access: \`pulumi plugin install resource ${plugin[1]}${version ? " " + version : ""}\` (with PULUMI_HOME set to the runner's home), or disable that target in stacks/Pulumi.${stack}.yaml`,
-      );
-    }
+  if (err instanceof GitopsError || !(err instanceof CliError)) return err;
+  const text = err.stderr;
+  // The DIY backends say "the stack is currently locked by"; Pulumi Cloud "Another update is currently in progress".
+  if (/currently locked|Another update is currently in progress/.test(text)) return new StackLockedError(stack, lockHolders(text));
+  if (/no stack named.*found/.test(text)) return new StackMissingError(stack);
+  const plugin = /no resource plugin '(?:pulumi-resource-)?([\w-]+)' found[^\n]*?(v?[\d.]+)?(?:\s|$)/.exec(text);
+  if (plugin) {
+    const version = /at version v?([\d.]+)/.exec(text)?.[1];
+    return new GitopsError(
+      `stack ${stack} needs the '${plugin[1]}' resource plugin${version ? " " + version : ""}, which is not installed`,
+      `install it on a machine with network access: \`pulumi plugin install resource ${plugin[1]}${version ? " " + version : ""}\` (with PULUMI_HOME set to the runner's home), or disable that target in stacks/Pulumi.${stack}.yaml`,
+    );
   }
-  if (err instanceof CommandError || err instanceof CliError) {
-    if (/incorrect passphrase|passphrase must be set/i.test(err.message)) {
-      return new GitopsError(
-        `cannot decrypt the secrets of stack ${stack}`,
-        "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the passphrase the stack was created with",
-      );
-    }
+  if (/incorrect passphrase|passphrase must be set/i.test(text)) {
+    return new GitopsError(
+      `cannot decrypt the secrets of stack ${stack}`,
+      "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the passphrase the stack was created with",
+    );
   }
   return err;
 }
 
 /** Whether creating or renaming a stack failed because a stack of that name exists. */
 export function stackExists(err: unknown): boolean {
-  return err instanceof StackAlreadyExistsError || (err instanceof CliError && /already exists/.test(err.stderr));
+  return err instanceof CliError && /stack.*already exists/.test(err.stderr);
 }

@@ -3,11 +3,10 @@
  * host and pid of the engine that took it. Nothing here breaks a lock a live process may hold.
  */
 import * as os from "node:os";
-import type { Stack } from "@pulumi/pulumi/automation";
 import type { Context } from "./context";
 import { engineError, stackExists } from "./engineErrors";
 import { processRuns } from "./processes";
-import { openStack } from "./workspace";
+import { openStack, type Stack } from "./engine";
 import { holderId, refused, StackLockedError, type LockHolder } from "../errors";
 import { discoverStacks, selectStacks } from "./stacks";
 
@@ -18,7 +17,7 @@ import { discoverStacks, selectStacks } from "./stacks";
  */
 export async function lockHolders(stack: Stack): Promise<LockHolder[]> {
   try {
-    await stack.rename({ stackName: stack.name });
+    await stack.cli(["stack", "rename", stack.name]);
   } catch (err) {
     if (stackExists(err)) return [];
     const mapped = engineError(err, stack.name);
@@ -51,7 +50,7 @@ const describe = (h: LockHolder, now: Date) => `${holderId(h)} (${h.user}, pid $
  */
 export async function unlock(ctx: Context, name: string, gone: string[]): Promise<LockHolder[]> {
   selectStacks(discoverStacks(ctx.repo, ctx.rules), [name]);
-  const stack = await openStack(ctx.engine, ctx.repo, name, false);
+  const stack = openStack(ctx.engine, ctx.repo, name, false);
   const holders = await lockHolders(stack);
   if (!holders.length) return [];
   const now = ctx.now();

@@ -5,7 +5,6 @@
  * recorded on the stack, as tags beside the deployment record (records.ts).
  */
 import * as os from "node:os";
-import type { Stack } from "@pulumi/pulumi/automation";
 import { durationMs } from "../../config/duration";
 import type { Context } from "./context";
 import { affectedStacks } from "./changes";
@@ -17,7 +16,8 @@ import { readRecord } from "./records";
 import { previousCommit, rollBackTo } from "./rollback";
 import type { Stage } from "./rules";
 import { checkStackFiles } from "./stacks";
-import { emptyCounts, openStack, stackCli, type StackResult } from "./workspace";
+import { emptyCounts, type StackResult } from "./workspace";
+import { openStack, type Stack } from "./engine";
 import { GitopsError } from "../errors";
 
 export const PROMOTION_TAG = {
@@ -134,12 +134,6 @@ function verifies(ctx: Context, stack: string): boolean {
   return Boolean(stageOf(ctx, stack)?.checks?.length) || Object.values(ctx.rules.stages).some((s) => s.from === stack);
 }
 
-/** The stack's outputs as the engine keeps them, secrets masked by the engine. */
-export async function stackOutputs(stack: Stack): Promise<Record<string, unknown>> {
-  const text = await stackCli(stack, ["stack", "output", "--json"]);
-  return text.trim() ? (JSON.parse(text) as Record<string, unknown>) : {};
-}
-
 /**
  * After a successful update of `result.stack` to `commit`: runs the stack's checks (commands in
  * `dir`, a checkout of `commit`) and records their verdict and the soak's start. A failed check
@@ -161,7 +155,7 @@ export async function verifyUpdate(
         stack: stack.name,
         commit,
         dir,
-        outputs: result.outputs ?? (await stackOutputs(stack)),
+        outputs: result.outputs ?? (await stack.outputs()),
         log: ctx.log.child(stack.name),
         signal,
       })
@@ -238,7 +232,7 @@ export async function recheckGate(ctx: Context, gate: Gate, upstream: Stack, sig
     stack: gate.from,
     commit: gate.verified!.commit,
     dir: ctx.repo,
-    outputs: await stackOutputs(upstream),
+    outputs: await upstream.outputs(),
     log: ctx.log.child(gate.from),
     signal,
   });
@@ -341,6 +335,6 @@ export async function promoteTo(
   if (commit === head) return run(stack, ctx.repo);
   return withCheckout(ctx, commit, async (c) => {
     checkStackFiles(c.dir, [name]);
-    return run(await openStack(ctx.engine, c.dir, name, true), c.dir);
+    return run(openStack(ctx.engine, c.dir, name, true), c.dir);
   });
 }

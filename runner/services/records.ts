@@ -1,32 +1,37 @@
 /**
  * What the runner records on each stack, as stack tags: the commit it runs, which command put it
- * there and when, the last result, and a pin. Tags live in the backend next to the state, so every
- * runner and the agent read the same record.
+ * there and when, and the last result (one tag, written at once), and a pin. Tags live in the
+ * backend next to the state, so every runner and the agent read the same record.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Deployment, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import type { Deployment } from "@pulumi/pulumi/automation";
 import { CliError, engineError } from "./engineErrors";
-import { engineEnv, guardPassphrase, pulumiCli, stackCli, withPrivateDir, type EngineSettings } from "./workspace";
+import { guardPassphrase, openStack, withPrivateDir, type EngineSettings, type Stack } from "./engine";
 import { GitopsError } from "../errors";
 
 export const TAG = {
-  commit: "gitops:commit",
-  command: "gitops:command",
-  time: "gitops:time",
-  result: "gitops:result",
+  /** The last operation's {@link Outcome}, as JSON: the engine writes one tag per process. */
+  record: "gitops:record",
   pin: "gitops:pin",
   forced: "gitops:forced",
   /** Pending operations an interrupted update left and the runner dropped: resources to check by hand. */
   pendingCleared: "gitops:pending-cleared",
 } as const;
 
-export interface DeploymentRecord {
+/** What the last operation on a stack left: the commit that runs, and which command did what when. */
+interface Outcome {
   /** The commit the stack's resources were last successfully deployed from. */
   commit?: string;
   command?: string;
   time?: string;
   result?: "succeeded" | "failed";
+}
+
+/** The tags that held the outcome before it was one tag; stacks last deployed then still have them. */
+const EARLIER = { commit: "gitops:commit", command: "gitops:command", time: "gitops:time", result: "gitops:result" } as const;
+
+export interface DeploymentRecord extends Outcome {
   /** A commit the stack is pinned to by a rollback; apply and the agent skip pinned stacks. */
   pin?: string;
   /** Pending operations dropped after an interrupted update (when, and `<type> <urn>` each). */
@@ -38,48 +43,51 @@ export async function readRecord(stack: Stack): Promise<DeploymentRecord> {
 }
 
 /**
- * The tags of stack `name`, read without opening it (no `stack select`, no workspace): one
- * `pulumi stack tag ls`, for commands that read many stacks the backend is known to hold. Every
- * record kept in tags (this file's, promotion's) is read from them.
+ * The tags of stack `name`: one `pulumi stack tag ls`. Every record kept in tags (this file's,
+ * promotion's) is read from them.
  */
-export async function readTagsOf(s: EngineSettings, workDir: string, name: string): Promise<Record<string, string>> {
+export function readTagsOf(s: EngineSettings, workDir: string, name: string): Promise<Record<string, string>> {
+  return openStack(s, workDir, name, false).listTags();
+}
+
+function outcomeOf(tags: Record<string, string>): Outcome {
+  const text = tags[TAG.record];
+  if (text === undefined) return Object.fromEntries(Object.entries(EARLIER).map(([k, tag]) => [k, tags[tag]]));
   try {
-    const out = await pulumiCli(path.join(s.engineDir, "bin", "pulumi"), workDir, engineEnv(s), [
-      "stack",
-      "tag",
-      "ls",
-      "--json",
-      "--stack",
-      name,
-    ]);
-    return JSON.parse(out) as Record<string, string>;
-  } catch (err) {
-    throw engineError(err, name);
+    const o = JSON.parse(text) as Outcome;
+    return { commit: o.commit, command: o.command, time: o.time, result: o.result };
+  } catch {
+    // A hand-edited tag: as if never recorded, so the next apply deploys the stack in full.
+    return {};
   }
 }
 
 export function recordOf(tags: Record<string, string>): DeploymentRecord {
-  return {
-    commit: tags[TAG.commit],
-    command: tags[TAG.command],
-    time: tags[TAG.time],
-    result: tags[TAG.result] as DeploymentRecord["result"],
-    pin: tags[TAG.pin],
-    pendingCleared: tags[TAG.pendingCleared],
-  };
+  return { ...outcomeOf(tags), pin: tags[TAG.pin], pendingCleared: tags[TAG.pendingCleared] };
 }
 
-/** Records an operation's outcome. A failed one keeps the last good commit: that is what runs. */
+/**
+ * Records an operation's outcome, in one engine call when it succeeded. A failed one keeps the last
+ * good commit, read first: that is what runs.
+ */
 export async function writeRecord(stack: Stack, command: string, commit: string, ok: boolean, now: Date): Promise<void> {
-  if (ok) await stack.setTag(TAG.commit, commit);
-  await stack.setTag(TAG.command, command);
-  await stack.setTag(TAG.time, now.toISOString());
-  await stack.setTag(TAG.result, ok ? "succeeded" : "failed");
+  const kept = ok ? commit : outcomeOf(await stack.listTags()).commit;
+  await setOutcome(stack, { commit: kept, command, time: now.toISOString(), result: ok ? "succeeded" : "failed" });
+}
+
+/** Records a restore of a state whose commit is unknown: the next apply deploys the stack in full. */
+export async function writeRestoreRecord(stack: Stack, now: Date): Promise<void> {
+  const { result } = outcomeOf(await stack.listTags());
+  await setOutcome(stack, { command: "restore", time: now.toISOString(), result });
+}
+
+function setOutcome(stack: Stack, o: Outcome): Promise<void> {
+  return stack.setTag(TAG.record, JSON.stringify(o));
 }
 
 export async function setPin(stack: Stack, commit: string | undefined): Promise<void> {
   if (commit) await stack.setTag(TAG.pin, commit);
-  else if ((await stack.listTags())[TAG.pin] !== undefined) await stack.workspace.removeTag(stack.name, TAG.pin);
+  else if ((await stack.listTags())[TAG.pin] !== undefined) await stack.removeTag(TAG.pin);
 }
 
 /** The record a backup keeps beside the state: `pulumi stack import` ignores it, `gitops restore` puts it back. */
@@ -111,7 +119,7 @@ export class UnreadableStateError extends GitopsError {
 export async function exportState(stack: Stack, backupDir: string): Promise<Deployment> {
   let text: string;
   try {
-    text = await stackCli(stack, ["stack", "export"]);
+    text = await stack.cli(["stack", "export"]);
   } catch (err) {
     if (!(err instanceof CliError)) throw err;
     const mapped = engineError(err, stack.name);
@@ -178,13 +186,12 @@ export async function backupState(stack: Stack, dir: string, commit: string, now
  * stack's lock). The file it reads is private to this user and removed however the import ends.
  */
 export async function importState(stack: Stack, state: Deployment): Promise<void> {
-  const ws = stack.workspace as LocalWorkspace;
-  guardPassphrase(ws.envVars, ws.workDir, stack.name);
+  guardPassphrase(stack.env, stack.workDir, stack.name);
   await withPrivateDir(async (dir) => {
     const file = path.join(dir, "state.json");
     fs.writeFileSync(file, JSON.stringify(state), { mode: 0o600 });
     try {
-      await stackCli(stack, ["stack", "import", "--file", file]);
+      await stack.cli(["stack", "import", "--file", file]);
     } catch (err) {
       throw engineError(err, stack.name);
     }

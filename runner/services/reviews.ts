@@ -9,9 +9,10 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { LocalWorkspace, Stack, UpdateSummary } from "@pulumi/pulumi/automation";
+import type { UpdateSummary } from "@pulumi/pulumi/automation";
 import { affectedStacks } from "./changes";
-import type { EngineSettings, StackResult } from "./workspace";
+import type { StackResult } from "./workspace";
+import { engineBin, engineVersion, type EngineSettings, type Stack } from "./engine";
 import * as git from "./git";
 import type { Rules } from "./rules";
 
@@ -86,18 +87,17 @@ const digestOf = (inputs: Record<string, string>) =>
   );
 
 /** The engine's version and the plugins in its home (name and version in each directory's name). */
-export function engineVersions(stack: Stack, engine: EngineSettings): Fingerprint["engine"] {
-  const ws = stack.workspace as LocalWorkspace;
+export async function engineVersions(engine: EngineSettings): Promise<Fingerprint["engine"]> {
   const dir = path.join(engine.pulumiHome, "plugins");
   // Only the installed plugins' directories: the engine's .lock, .partial and .lastused markers come
   // and go with use, and a runner that had not used a plugin yet would show another engine.
   const plugins = fs.existsSync(dir) ? fs.readdirSync(dir).filter((d) => !/\.(lock|partial|lastused)$/.test(d)) : [];
-  return { pulumi: ws.pulumiCommand.version?.toString() ?? "unknown", plugins: plugins.sort() };
+  return { pulumi: await engineVersion(engineBin(engine)), plugins: plugins.sort() };
 }
 
 /** The stack's history, newest first, and its state version. */
 export async function stateVersion(stack: Stack): Promise<{ state: StateVersion; history: UpdateSummary[] }> {
-  const history = await stack.history(undefined, undefined, false);
+  const history = await stack.history();
   const h = history[0];
   const last = h && {
     kind: h.kind,
@@ -139,12 +139,12 @@ export function reviewsIn(tags: Record<string, string>): Fingerprint[] {
 export async function recordReview(stack: Stack, f: Fingerprint): Promise<void> {
   await stack.setTag(tagName(f.inputsDigest), JSON.stringify(f));
   const all = reviewsIn(await stack.listTags());
-  for (const old of all.slice(KEEP)) await stack.workspace.removeTag(stack.name, tagName(old.inputsDigest));
+  for (const old of all.slice(KEEP)) await stack.removeTag(tagName(old.inputsDigest));
 }
 
 /** A review that apply deployed is used up: the next change of the stack needs its own. */
 export async function consumeReview(stack: Stack, f: Fingerprint): Promise<void> {
-  await stack.workspace.removeTag(stack.name, tagName(f.inputsDigest));
+  await stack.removeTag(tagName(f.inputsDigest));
 }
 
 /**

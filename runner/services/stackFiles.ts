@@ -8,9 +8,9 @@ import * as path from "node:path";
 import type { Deployment } from "@pulumi/pulumi/automation";
 import { stackFileName, stackFileSecrets } from "../../config";
 import type { Context } from "./context";
-import { engineEnv, guardPassphrase, openStack } from "./workspace";
+import { engineEnv, guardPassphrase, openStack } from "./engine";
 import { GitopsError, usageError } from "../errors";
-import { exportState, importState, TAG, writeRecord, type BackupRecord } from "./records";
+import { exportState, importState, writeRecord, writeRestoreRecord, type BackupRecord } from "./records";
 import { checkStackFiles, discoverStacks, selectStacks } from "./stacks";
 
 export interface RestoreOutcome {
@@ -70,16 +70,12 @@ export async function restore(ctx: Context, name: string, file?: string): Promis
       `${backup} is a backup of stack ${record.stack}, not ${name}`,
       `restore it with --stack ${record.stack}, or name a backup of ${name}`,
     );
-  const stack = await openStack(ctx.engine, ctx.repo, name, true);
+  const stack = openStack(ctx.engine, ctx.repo, name, true);
   await importState(stack, state);
   const now = ctx.now();
   if (record?.commit) await writeRecord(stack, "restore", record.commit, true, now);
-  else {
-    // Without a known commit the next apply deploys the stack in full, which brings it to main.
-    if ((await stack.listTags())[TAG.commit] !== undefined) await stack.workspace.removeTag(name, TAG.commit);
-    await stack.setTag(TAG.command, "restore");
-    await stack.setTag(TAG.time, now.toISOString());
-  }
+  // Without a known commit the next apply deploys the stack in full, which brings it to main.
+  else await writeRestoreRecord(stack, now);
   return { file: backup, commit: record?.commit };
 }
 
@@ -103,7 +99,7 @@ export async function initStack(ctx: Context, name: string): Promise<InitOutcome
       "write the stack's file first (copy stacks/Pulumi.dev.yaml and adapt it; config/README.md lists the keys), then run init-stack again",
     );
   checkStackFiles(ctx.repo, [name]);
-  const stack = await openStack(ctx.engine, ctx.repo, name, true);
+  const stack = openStack(ctx.engine, ctx.repo, name, true);
   const state = await exportState(stack, ctx.backupDir);
   const provider = (state.deployment as { secrets_providers?: { type?: string; state?: { salt?: string } } }).secrets_providers;
   if (provider?.type !== "passphrase" || !provider.state?.salt) {

@@ -1,39 +1,17 @@
 /**
- * The Automation API on the real `pulumi` CLI: a workspace per stack and checkout, one operation at
- * a time per stack, engine events collected into a summary that reports and records are made from.
+ * Engine operations and what they did: one operation at a time per stack, its events collected
+ * into a summary (a StackResult) that reports and records are made from.
  */
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import { promisify } from "node:util";
-import { parse } from "yaml";
-import { LocalWorkspace, PulumiCommand, type EngineEvent, type OpType, type Stack } from "@pulumi/pulumi/automation";
-import { realTargets, stackFileName } from "../../config";
-import { CliError, engineError, stackExists } from "./engineErrors";
-import { GitopsError, PolicyViolationError, StackLockedError, StackMissingError, usageError } from "../errors";
-import { DEMO_PASSPHRASE } from "./context";
+import type { EngineEvent, OpType } from "@pulumi/pulumi/automation";
+import { CliError, engineError } from "./engineErrors";
+import { guardPassphrase, withConfigCopy, type Stack } from "./engine";
+import { GitopsError, PolicyViolationError, StackLockedError } from "../errors";
 import type { Logger } from "../log";
 import type { CheckOutcome } from "./checks";
 import type { Gate, Promotion } from "./promotion";
 import type { Fingerprint } from "./reviews";
-
-/** Where the engine is and how it is configured; resolved once at the entry point. */
-export interface EngineSettings {
-  /** The engine directory made by provision/pulumi-engine.sh: bin/ and home/. */
-  engineDir: string;
-  /** PULUMI_HOME to use; defaults to the engine's own home, which holds the Kubernetes plugin. */
-  pulumiHome: string;
-  backendUrl: string;
-  /** For the passphrase secrets provider; undefined when the stacks use another provider. */
-  passphrase?: string;
-  /** PULUMI_CONFIG_PASSPHRASE_FILE: a file holding the passphrase, when `passphrase` is not set. */
-  passphraseFile?: string;
-  /** The primary checkout; programs resolve repository-relative paths (rendered manifests) from it. */
-  root: string;
-  /** The caller's PATH, behind the engine's bin/. */
-  inheritedPath: string;
-}
 
 export type Operation = "preview" | "update" | "refresh" | "drift";
 
@@ -151,181 +129,6 @@ export function hasChanges(r: StackResult): boolean {
   return r.counts.create + r.counts.update + r.counts.replace + r.counts.delete > 0;
 }
 
-const commands = new Map<string, Promise<PulumiCommand>>();
-
-function pulumiCommand(engineDir: string): Promise<PulumiCommand> {
-  let cmd = commands.get(engineDir);
-  if (!cmd) {
-    if (!fs.existsSync(path.join(engineDir, "bin", "pulumi"))) {
-      throw new GitopsError(
-        `no Pulumi engine at ${engineDir}`,
-        "run `npm run engine` (provision/pulumi-engine.sh) to install or build it, or set PULUMI_GITOPS_ENGINE to an engine directory",
-      );
-    }
-    cmd = PulumiCommand.get({ root: engineDir });
-    commands.set(engineDir, cmd);
-  }
-  return cmd;
-}
-
-/** The environment every engine process gets: nothing at run time may try the network. */
-export function engineEnv(s: EngineSettings): Record<string, string> {
-  const env: Record<string, string> = {
-    PATH: `${path.join(s.engineDir, "bin")}${path.delimiter}${s.inheritedPath}`,
-    PULUMI_HOME: s.pulumiHome,
-    PULUMI_BACKEND_URL: s.backendUrl,
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
-    // A stack file without `encryptionsalt:` uses the secrets provider its state records (every
-    // stack the runner creates records one) instead of making a new one and writing it into the file.
-    PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER: "true",
-    // The program is type-checked once, by `npm test`'s tsc, not by every engine run: ts-node's
-    // type-check costs seconds and hundreds of MiB per run, all of it again on a fresh machine.
-    PULUMI_NODEJS_TRANSPILE_ONLY: "true",
-    GITOPS_ROOT: s.root,
-  };
-  if (s.passphrase !== undefined) env.PULUMI_CONFIG_PASSPHRASE = s.passphrase;
-  else if (s.passphraseFile !== undefined) env.PULUMI_CONFIG_PASSPHRASE_FILE = s.passphraseFile;
-  return env;
-}
-
-/** The demo passphrase protects nothing: a stack that targets real infrastructure must not be bound to it. */
-export function guardPassphrase(env: Record<string, string>, workDir: string, stack: string): void {
-  if (env.PULUMI_CONFIG_PASSPHRASE !== DEMO_PASSPHRASE) return;
-  const file = stackFileName(stack);
-  let doc: { secretsprovider?: string; config?: Record<string, unknown> } | null;
-  try {
-    doc = parse(fs.readFileSync(path.join(workDir, file), "utf8"));
-  } catch {
-    return; // the stack file's own checks report it
-  }
-  if (doc?.secretsprovider && doc.secretsprovider !== "passphrase") return;
-  const targets = realTargets(doc?.config ?? {});
-  if (!targets.length) return;
-  throw usageError(
-    `stack ${stack} targets ${targets.join(" and ")} (${file}), but its secrets would be encrypted with the demo passphrase '${DEMO_PASSPHRASE}'`,
-    "set PULUMI_CONFIG_PASSPHRASE, or PULUMI_CONFIG_PASSPHRASE_FILE, to a passphrase of your own (in CI, from its secret store) and keep it: it encrypts the stack's secrets; the demo passphrase serves only render-mode stacks on the embedded backend",
-  );
-}
-
-const run = promisify(execFile);
-
-/**
- * Runs the engine's own CLI in `cwd` with `env` added to the process's environment, as the
- * Automation API runs it for every operation; for what the Automation API does not do safely.
- */
-export async function pulumiCli(bin: string, cwd: string, env: Record<string, string>, args: string[]): Promise<string> {
-  const all = [...args, "--non-interactive"];
-  try {
-    // States can be large; they only ever pass through memory.
-    const { stdout } = await run(bin, all, { cwd, env: { ...process.env, ...env }, maxBuffer: 1 << 30 });
-    return stdout;
-  } catch (err) {
-    const e = err as { stderr?: string; code?: unknown };
-    if (typeof e.stderr !== "string") throw err;
-    throw new CliError(all, e.stderr || String(e.code));
-  }
-}
-
-/** `pulumiCli` for an opened stack, with its workspace's directory and environment. */
-export function stackCli(stack: Stack, args: string[]): Promise<string> {
-  const ws = stack.workspace as LocalWorkspace;
-  return pulumiCli(ws.pulumiCommand.command, ws.workDir, ws.envVars, [...args, "--stack", stack.name]);
-}
-
-/**
- * Runs `work` with a private copy of the stack's file in a directory of its own (0700), removed
- * however `work` ends. The engine reads the stack's config from the copy (`--config-file`), so what
- * it writes back (a salt, its own YAML formatting) never touches the tracked file.
- */
-export async function withConfigCopy<T>(workDir: string, stack: string, work: (configFile: string | undefined) => Promise<T>): Promise<T> {
-  const tracked = path.join(workDir, stackFileName(stack));
-  if (!fs.existsSync(tracked)) return work(undefined);
-  return withPrivateDir(async (dir) => {
-    // Under the tracked file's name, which the engine's messages then show.
-    const copy = path.join(dir, path.basename(tracked));
-    fs.copyFileSync(tracked, copy);
-    fs.chmodSync(copy, 0o600);
-    return work(copy);
-  });
-}
-
-/** A fresh directory only this user can read, removed however `work` ends. */
-export async function withPrivateDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-"));
-  try {
-    return await work(dir);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/**
- * Creates stack `name` in the backend without writing into the checkout: `pulumi stack init` runs
- * on a private copy of Pulumi.yaml and the stack's file. The stack's state records the secrets
- * provider it made (for the passphrase provider, the salt), which every later operation uses.
- */
-async function initStack(s: EngineSettings, workDir: string, name: string): Promise<void> {
-  const env = engineEnv(s);
-  guardPassphrase(env, workDir, name);
-  await withPrivateDir(async (dir) => {
-    for (const f of ["Pulumi.yaml", stackFileName(name)]) {
-      const from = path.join(workDir, f);
-      if (!fs.existsSync(from)) continue;
-      fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
-      fs.copyFileSync(from, path.join(dir, f));
-    }
-    try {
-      await pulumiCli(path.join(s.engineDir, "bin", "pulumi"), dir, env, ["stack", "init", "--stack", name, "--no-select"]);
-    } catch (err) {
-      // Another runner created it between our select and our init: it exists now, which is all we need.
-      if (!stackExists(err)) throw engineError(err, name);
-    }
-  });
-}
-/** Opens `name` in the program checked out at `workDir`, creating the stack when `create` is set. */
-export async function openStack(s: EngineSettings, workDir: string, name: string, create: boolean): Promise<Stack> {
-  const opts = { pulumiCommand: await pulumiCommand(s.engineDir), envVars: engineEnv(s), pulumiHome: s.pulumiHome };
-  try {
-    return await LocalWorkspace.selectStack({ stackName: name, workDir }, opts);
-  } catch (err) {
-    const mapped = engineError(err, name);
-    if (!(create && mapped instanceof StackMissingError)) throw mapped;
-  }
-  await initStack(s, workDir, name);
-  try {
-    return await LocalWorkspace.selectStack({ stackName: name, workDir }, opts);
-  } catch (err) {
-    throw engineError(err, name);
-  }
-}
-
-/**
- * The names of the stacks the backend holds for the program at `workDir`: one `pulumi stack ls`,
- * where opening each stack costs a `stack select` apiece.
- */
-export async function listStacks(s: EngineSettings, workDir: string): Promise<Set<string>> {
-  let out: string;
-  try {
-    out = await pulumiCli(path.join(s.engineDir, "bin", "pulumi"), workDir, engineEnv(s), ["stack", "ls", "--json"]);
-  } catch (err) {
-    throw engineError(err, "(listing the stacks)");
-  }
-  // Pulumi Cloud may qualify a name with its organization and project; the stack's own name is last.
-  return new Set((JSON.parse(out) as { name: string }[]).map((x) => x.name.split("/").pop()!));
-}
-
-/** The stack when the backend has it, without creating it; undefined when it does not. */
-export async function findStack(s: EngineSettings, workDir: string, name: string): Promise<Stack | undefined> {
-  try {
-    return await openStack(s, workDir, name, false);
-  } catch (err) {
-    if (err instanceof StackMissingError) return undefined;
-    throw err;
-  }
-}
-
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 
 /** Secret values never leave the runner: the engine masks them, and this masks any that slip by. */
@@ -379,6 +182,7 @@ export function valueAt(obj: unknown, p: string): unknown {
 
 // The engine's colour tags (`<{%bold%}>`) and ANSI colour codes.
 const PLAIN = new RegExp(String.raw`<\{%[^%]*%\}>|\x1b\[[0-9;]*m`, "g");
+const STACK_TYPE = "pulumi:pulumi:Stack";
 const REPLACE_PARTS = new Set<OpType>(["create-replacement", "delete-replaced", "discard-replaced", "import-replacement"]);
 const COUNTED: Partial<Record<OpType, keyof ChangeCounts>> = {
   create: "create",
@@ -397,6 +201,10 @@ export class EventCollector {
   readonly changes: ResourceChange[] = [];
   readonly diagnostics: Diagnostic[] = [];
   readonly policies: PolicyViolation[] = [];
+  /** The stack's outputs as the update left them, secrets masked. */
+  outputs: Record<string, unknown> = {};
+  /** Whether an update got past its preview to its first step. */
+  updating = false;
 
   /** A refresh announces every resource as "refresh"; only its outcome says what changed. */
   private readonly refreshing: boolean;
@@ -409,6 +217,11 @@ export class EventCollector {
   }
 
   readonly onEvent = (e: EngineEvent): void => {
+    // A gated update sends its preview's steps first (`planning`); only the update's are its own.
+    if (this.operation === "update" && (e.resourcePreEvent?.planning || e.resOutputsEvent?.planning)) return;
+    if (e.resourcePreEvent && this.operation === "update") this.updating = true;
+    if (e.resOutputsEvent?.metadata.type === STACK_TYPE)
+      this.outputs = maskSecrets(e.resOutputsEvent.metadata.new?.outputs ?? {}) as Record<string, unknown>;
     if (e.resourcePreEvent && !this.refreshing) this.step(e.resourcePreEvent.metadata);
     else if (e.resOutputsEvent && this.refreshing) this.refreshed(e.resOutputsEvent.metadata);
     else if (e.policyEvent) this.policy(e.policyEvent);
@@ -445,7 +258,7 @@ export class EventCollector {
   }
 
   private step(m: NonNullable<EngineEvent["resourcePreEvent"]>["metadata"]): void {
-    if (REPLACE_PARTS.has(m.op) || m.type === "pulumi:pulumi:Stack") return;
+    if (REPLACE_PARTS.has(m.op) || m.type === STACK_TYPE) return;
     const key = COUNTED[m.op];
     if (key) this.counts[key]++;
     if (m.op === "same" || m.op === "read") return;
@@ -468,7 +281,7 @@ export class EventCollector {
 
   /** A refresh's outcome per resource: same, update (it changed out of band) or delete (it is gone). */
   private refreshed(m: NonNullable<EngineEvent["resOutputsEvent"]>["metadata"]): void {
-    if (m.type === "pulumi:pulumi:Stack") return;
+    if (m.type === STACK_TYPE) return;
     // The engine sends no detailed diff for a refresh: compare the outputs it read with the recorded
     // ones, on the properties the program declares. Servers rewrite status and bookkeeping all the
     // time; a resource whose declared properties all hold has not drifted.
@@ -534,9 +347,8 @@ export function failureText(err: unknown, diagnostics: Diagnostic[]): string {
     .filter((d) => d.severity === "error")
     .map((d) => (d.resource ? `${d.resource}: ` : "") + unwrapErrorList(d.message));
   if (errors.length) return errors.join("\n");
-  const msg = err instanceof Error ? err.message : String(err);
-  const stderr = /stderr: ([\s\S]*?)(?:\n\s*err\?:|$)/.exec(msg)?.[1]?.trim();
-  return (stderr || msg).replace(PLAIN, "");
+  const text = err instanceof CliError ? err.stderr.trim() : err instanceof Error ? err.message : String(err);
+  return text.replace(PLAIN, "");
 }
 
 /** One violation on one line: policy, resource, message. */
@@ -544,36 +356,43 @@ export function policyLine(v: PolicyViolation): string {
   return `${v.policy}${v.resource ? ` on ${v.type} ${v.resource}` : ""}: ${v.message}`;
 }
 
+/** The engine's command for each operation; a drift check is a refresh that changes nothing. */
+const OPERATION_ARGS: Record<Operation, string[]> = {
+  preview: ["preview"],
+  update: ["up", "--yes"],
+  refresh: ["refresh", "--yes", "--skip-preview"],
+  drift: ["refresh", "--preview-only"],
+};
+
 export interface RunOptions {
   log: Logger;
   commit?: string;
   /** Recorded as the update's message in the stack's history. */
   message?: string;
   signal?: AbortSignal;
+  /**
+   * An update runs the engine's own preview first, in the same process, with the policy pack: a
+   * mandatory violation stops it there, before any change, and is thrown as a PolicyViolationError.
+   * (Without a preview the engine checks stack policies only once the update has made every resource.)
+   */
+  gated?: boolean;
 }
 
 /** Runs one operation on one stack and summarises it; engine failures become a failed result. */
 export async function runOperation(stack: Stack, operation: Operation, o: RunOptions): Promise<StackResult> {
   const started = Date.now();
-  const ws = stack.workspace as LocalWorkspace;
-  guardPassphrase(ws.envVars, ws.workDir, stack.name);
+  guardPassphrase(stack.env, stack.workDir, stack.name);
   const c = new EventCollector(o.log, operation);
-  let outputs: Record<string, unknown> | undefined;
   let error: string | undefined;
   let hint: string | undefined;
   try {
-    await withConfigCopy(ws.workDir, stack.name, async (configFile) => {
-      // showSecrets: false, else the Automation API reads the update's summary with `history
-      // --show-secrets`, which decrypts the config and rewrites the tracked stack file.
-      const common = { onEvent: c.onEvent, signal: o.signal, color: "never" as const, configFile };
-      const policies = { policyPacks: policyPacks(ws.workDir) };
-      if (operation === "preview") await stack.preview({ ...common, ...policies, diff: false });
-      else if (operation === "drift") await stack.refresh({ ...common, previewOnly: true, showSecrets: false });
-      else if (operation === "refresh") await stack.refresh({ ...common, message: o.message, showSecrets: false });
-      else {
-        const res = await stack.up({ ...common, ...policies, message: o.message, showSecrets: false });
-        outputs = Object.fromEntries(Object.entries(res.outputs).map(([k, v]) => [k, v.secret ? "[secret]" : v.value]));
-      }
+    await withConfigCopy(stack.workDir, stack.name, async (configFile) => {
+      const args = [...OPERATION_ARGS[operation], "--color", "never", ...(configFile ? ["--config-file", configFile] : [])];
+      if (operation === "update" && !o.gated) args.push("--skip-preview");
+      if (o.message !== undefined && (operation === "update" || operation === "refresh")) args.push("--message", o.message);
+      if (operation === "preview" || operation === "update")
+        for (const pack of policyPacks(stack.workDir)) args.push("--policy-pack", pack);
+      await stack.operation(args, { onEvent: c.onEvent, signal: o.signal });
     });
   } catch (err) {
     const mapped = engineError(err, stack.name);
@@ -588,7 +407,7 @@ export async function runOperation(stack: Stack, operation: Operation, o: RunOpt
     error = `${mandatory.length} mandatory policy violation(s):\n${mandatory.map(policyLine).join("\n")}`;
     hint = `change the resources named to comply, or the policy in ${POLICY_DIR}/ (README.md, "Policy pack"), on this branch`;
   }
-  return {
+  const result: StackResult = {
     stack: stack.name,
     operation,
     commit: o.commit,
@@ -597,9 +416,13 @@ export async function runOperation(stack: Stack, operation: Operation, o: RunOpt
     changes: c.changes,
     diagnostics: c.diagnostics,
     policies: c.policies,
-    outputs,
+    outputs: operation === "update" && error === undefined ? c.outputs : undefined,
     error,
     hint,
     durationMs: Date.now() - started,
   };
+  // A gated update that its preview stopped has changed nothing: its mandatory violations refuse the commit.
+  const refusal = o.gated && !c.updating && o.commit !== undefined ? policyRefusal(result, o.commit) : undefined;
+  if (refusal) throw refusal;
+  return result;
 }

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { startAgent } from "../helpers/agent";
 import { gitops } from "../helpers/cli";
-import { pulumi, resources, tags } from "../helpers/pulumi";
+import { pulumi, resources, tags, record, recordIn } from "../helpers/pulumi";
 import { createRepo, git, type TestRepo } from "../helpers/repo";
 
 const ENGINE_BUSY = /\] create kubernetes:/;
@@ -65,7 +65,7 @@ describe("agent shutdown", () => {
     const stopped = await first.stop("SIGTERM");
     assert.equal(stopped.signal, null);
     assert.equal(stopped.code, 0, stopped.stderr);
-    assert.notEqual(tags(clone, "dev")["gitops:commit"], head, "the interrupted update recorded nothing as deployed");
+    assert.notEqual(record(clone, "dev").commit, head, "the interrupted update recorded nothing as deployed");
     // Stopped gracefully: the engine released its lock and left nothing pending.
     assert.deepEqual(locks(), []);
     assert.deepEqual(JSON.parse(pulumi(clone, "stack", "export", "--stack", "dev")).deployment.pending_operations ?? [], []);
@@ -93,8 +93,8 @@ describe("agent shutdown", () => {
     const stopped = await agent.stop("SIGTERM");
     assert.equal(stopped.code, 0, stopped.stderr);
     const recorded = tags(clone, "dev");
-    assert.equal(recorded["gitops:commit"], head);
-    assert.equal(recorded["gitops:result"], "succeeded");
+    assert.equal(recordIn(recorded).commit, head);
+    assert.equal(recordIn(recorded).result, "succeeded");
     assert.deepEqual(
       history().map((u) => [u.kind, u.result]),
       [["update", "succeeded"]],

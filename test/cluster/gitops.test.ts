@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startCli } from "../helpers/cli";
-import { tags } from "../helpers/pulumi";
+import { record } from "../helpers/pulumi";
 import { createClusterRepo, type TestRepo } from "../helpers/repo";
 import { startCluster, type Cluster } from "../fixtures/cluster";
 
@@ -100,7 +100,7 @@ describe("gitops against a live cluster", { timeout: 900_000 }, () => {
     assert.equal(fixed.code, 0, fixed.stderr);
     assert.equal(await image(), "ghcr.io/example/web:2.0.0");
     assert.equal((await cluster.get(DEPLOYMENT)).spec.replicas, declared);
-    assert.equal(tags(repo.dir, "local")["gitops:command"], "remediate");
+    assert.equal(record(repo.dir, "local").command, "remediate");
     assert.equal((await drift()).code, 0);
   });
 

@@ -16,6 +16,7 @@ import { killProcessesUnder } from "../fixtures/proc";
 import { startS3, type S3 } from "../fixtures/s3";
 import { startCli, type CliResult } from "../helpers/cli";
 import { enginePid, hold } from "../helpers/hold";
+import { recordIn } from "../helpers/pulumi";
 import { counterStackYaml, createCounterRepo, git, type CounterConfig, type TestRepo } from "../helpers/repo";
 
 const PULUMI = path.join(ENGINE_DIR, "bin", "pulumi");
@@ -74,7 +75,7 @@ describe("gitops with its state in S3, two runners", { timeout: 900_000 }, () =>
       keys.some((k) => k.startsWith(".pulumi/stacks/counter-app/dev.json")),
       keys.join("\n"),
     );
-    assert.equal(JSON.parse(cli("stack", "tag", "ls", "--json"))["gitops:commit"], repo.git("rev-parse", "HEAD"));
+    assert.equal(recordIn(JSON.parse(cli("stack", "tag", "ls", "--json"))).commit, repo.git("rev-parse", "HEAD"));
     assert.equal(fs.existsSync(path.join(repo.dir, ".pulumi-gitops", "state")), false, "nothing in the embedded backend");
     const s = await run("b", "status", "--json");
     assert.equal(s.code, 0, s.stderr);

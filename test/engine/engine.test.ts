@@ -8,7 +8,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pinnedCliVersion } from "../../runner/services/context";
-import { openStack, type EngineSettings } from "../../runner/services/workspace";
+import { engineEnv, type EngineSettings } from "../../runner/services/engine";
+import { openStack } from "../fixtures/engine";
 import { ENGINE_DIR, pulumiEnv, testEngineSettings } from "../helpers/pulumi";
 import { createRepo, type TestRepo } from "../helpers/repo";
 
@@ -56,7 +57,7 @@ describe("the engine", () => {
   });
 
   it("brings a stack up, renders its manifests, previews clean and destroys to nothing", async () => {
-    const stack = await openStack(settings, repo.dir, "dev", true);
+    const stack = await openStack(repo.dir, "dev", engineEnv(settings));
     const up = await stack.up({ color: "never" });
     assert.equal(up.summary.result, "succeeded");
     assert.equal(up.outputs.namespace.value, "web-dev");

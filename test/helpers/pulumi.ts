@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { DEMO_PASSPHRASE, engineDir } from "../../runner/services/context";
-import { engineEnv, type EngineSettings } from "../../runner/services/workspace";
+import { engineEnv, type EngineSettings } from "../../runner/services/engine";
 
 export const ENGINE_DIR = engineDir(process.env);
 
@@ -40,6 +40,13 @@ export function pulumi(repoDir: string, ...args: string[]): string {
 export function tags(repoDir: string, stack: string): Record<string, string> {
   return JSON.parse(pulumi(repoDir, "stack", "tag", "ls", "--json", "--stack", stack));
 }
+
+/** The deployment record gitops keeps among a stack's tags: the JSON of its `gitops:record` tag. */
+export function recordIn(t: Record<string, string>): { commit?: string; command?: string; time?: string; result?: string } {
+  return t["gitops:record"] === undefined ? {} : JSON.parse(t["gitops:record"]);
+}
+
+export const record = (repoDir: string, stack: string) => recordIn(tags(repoDir, stack));
 
 /** The URNs of the resources in a stack's state (none when the stack does not exist). */
 export function resources(repoDir: string, stack: string): string[] {

@@ -7,7 +7,7 @@ import { DEMO_PASSPHRASE } from "../../runner/services/context";
 import { killProcessesUnder } from "../fixtures/proc";
 import { gitops, startCli } from "../helpers/cli";
 import { alive, enginePid, hold, holdFetch, lockFiles, printed } from "../helpers/hold";
-import { pulumi, resources, tags } from "../helpers/pulumi";
+import { pulumi, resources, tags, record, recordIn } from "../helpers/pulumi";
 import { counterStackYaml, createCounterRepo, createRepo, git, type TestRepo } from "../helpers/repo";
 
 const order = (stderr: string) => [...stderr.matchAll(/^\[(\w+)\] apply [0-9a-f]{7}$/gm)].map((m) => m[1]);
@@ -24,9 +24,9 @@ describe("gitops apply", () => {
     assert.deepEqual(order(r.stderr), ["dev", "staging", "prod"]);
     for (const s of ["dev", "staging", "prod"]) {
       const t = tags(repo.dir, s);
-      assert.equal(t["gitops:commit"], head);
-      assert.equal(t["gitops:command"], "apply");
-      assert.equal(t["gitops:result"], "succeeded");
+      assert.equal(recordIn(t).commit, head);
+      assert.equal(recordIn(t).command, "apply");
+      assert.equal(recordIn(t).result, "succeeded");
       const manifests = fs.readdirSync(path.join(repo.dir, "rendered", s, "1-manifest"));
       assert.ok(
         manifests.some((f) => f.includes("deployment")),
@@ -96,7 +96,7 @@ describe("gitops apply", () => {
   });
 
   it("stops at the first failing stack and leaves the earlier ones applied", async () => {
-    const before = Object.fromEntries(["dev", "staging", "prod"].map((s) => [s, tags(repo.dir, s)["gitops:commit"]]));
+    const before = Object.fromEntries(["dev", "staging", "prod"].map((s) => [s, record(repo.dir, s).commit]));
     repo.write(
       "index.ts",
       `import * as sdk from "@pulumi/pulumi";\nif (sdk.getStack() === "staging") throw new Error("staging is broken on purpose");\n` +
@@ -121,15 +121,15 @@ describe("gitops apply", () => {
       /^error: staging: [\s\S]*staging is broken on purpose[\s\S]*\nhint: `gitops status` shows what staging runs now; fix the cause/m,
     );
     assert.match(out.stacks[2].reason, /not applied: staging failed/);
-    assert.equal(tags(repo.dir, "dev")["gitops:commit"], bad);
-    assert.equal(tags(repo.dir, "staging")["gitops:commit"], before.staging, "a failed stack keeps the commit that runs");
-    assert.equal(tags(repo.dir, "staging")["gitops:result"], "failed");
-    assert.equal(tags(repo.dir, "prod")["gitops:commit"], before.prod);
+    assert.equal(record(repo.dir, "dev").commit, bad);
+    assert.equal(record(repo.dir, "staging").commit, before.staging, "a failed stack keeps the commit that runs");
+    assert.equal(record(repo.dir, "staging").result, "failed");
+    assert.equal(record(repo.dir, "prod").commit, before.prod);
     assert.ok(resources(repo.dir, "staging").length > 3, "staging's resources are intact");
   });
 
   it("after the fix, status says what staging runs and what its failed attempt was; history numbers the updates", async () => {
-    const runs = tags(repo.dir, "staging")["gitops:commit"];
+    const runs = record(repo.dir, "staging").commit!;
     const bad = repo.git("rev-parse", "HEAD");
     repo.git("revert", "--no-edit", "HEAD");
     repo.git("push", "-q", "origin", "main");
@@ -318,7 +318,7 @@ describe("apply against another runner", () => {
         ),
       );
       assert.equal(version(repo), "y", "what runs is the newer commit");
-      assert.equal(tags(repo.dir, "dev")["gitops:commit"], y);
+      assert.equal(record(repo.dir, "dev").commit, y);
       assert.equal(history(repo)[0].environment?.["git.head"], y, "no update after y's");
     },
   );

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gitops } from "../helpers/cli";
-import { tags } from "../helpers/pulumi";
+import { tags, record, recordIn } from "../helpers/pulumi";
 import { createFileRepo, createRepo, type TestRepo } from "../helpers/repo";
 
 interface Json {
@@ -85,9 +85,9 @@ describe("gitops drift", () => {
     assert.equal(out.stacks[0].status, "succeeded");
     assert.match(out.stacks[0].reason!, /^drifted: greeting \(content\); redeployed [0-9a-f]{7}$/);
     const t = tags(repo.dir, "dev");
-    assert.equal(t["gitops:command"], "remediate");
-    assert.equal(t["gitops:commit"], deployed);
-    assert.equal(t["gitops:result"], "succeeded");
+    assert.equal(recordIn(t).command, "remediate");
+    assert.equal(recordIn(t).commit, deployed);
+    assert.equal(recordIn(t).result, "succeeded");
     const backups = fs.readdirSync(path.join(repo.dir, ".pulumi-gitops", "backups", "dev"));
     assert.ok(backups.length >= 2, `apply's and remediate's backups: ${backups}`);
     const again = await gitops(repo.dir, "drift");
@@ -113,7 +113,7 @@ describe("gitops drift", () => {
     assert.equal(fixed.code, 0, fixed.stderr);
     assert.match(fixed.stderr, new RegExp(`${deployed.slice(0, 7)} is not HEAD: remediating from a temporary checkout of it`));
     assert.equal(fs.readFileSync(file, "utf8"), "hello");
-    assert.equal(tags(repo.dir, "dev")["gitops:commit"], deployed, "the stack still runs the commit it deployed");
+    assert.equal(record(repo.dir, "dev").commit, deployed, "the stack still runs the commit it deployed");
     assert.equal(repo.git("rev-parse", "HEAD"), head, "the user's checkout did not move");
     assert.equal(repo.git("status", "--porcelain"), "");
     assert.equal(worktrees(repo), 1, "the temporary worktree is gone");

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gitops, startCli } from "../helpers/cli";
-import { resources, tags } from "../helpers/pulumi";
+import { record, resources } from "../helpers/pulumi";
 import { createRepo, loggingGit, type TestRepo } from "../helpers/repo";
 
 describe("gitops preview", () => {
@@ -157,7 +157,7 @@ describe("what a change affects: the program's real imports", () => {
     const applied = await gitops(repo.dir, "apply");
     assert.equal(applied.code, 0, applied.stderr);
     assert.match(applied.stderr, /dev: apply, changed since [0-9a-f]{7}: lib\/labels\.ts/);
-    for (const s of ["dev", "staging"]) assert.equal(tags(repo.dir, s)["gitops:commit"], change, `${s} was deployed`);
+    for (const s of ["dev", "staging"]) assert.equal(record(repo.dir, s).commit, change, `${s} was deployed`);
   });
 
   it("a failing preview prints each stack's error and hint, and its report stays within the size limit", async () => {

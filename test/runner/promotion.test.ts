@@ -10,7 +10,7 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { gitops, type CliResult } from "../helpers/cli";
-import { pulumi, tags } from "../helpers/pulumi";
+import { pulumi, tags, record, recordIn } from "../helpers/pulumi";
 import { counterStackYaml, createCounterRepo, type TestRepo } from "../helpers/repo";
 import { applyResults, setRules, stagesRules, type StackRun } from "../helpers/stages";
 
@@ -74,15 +74,15 @@ describe("progressive promotion", () => {
   it("deploys dev and staging, holds prod at its gate while the commit soaks, then promotes it", async () => {
     const first = await apply(repo);
     assert.equal(first.r.code, 0, first.r.stderr);
-    assert.equal(tags(repo.dir, "dev")["gitops:commit"], v1);
-    assert.equal(tags(repo.dir, "staging")["gitops:commit"], v1);
+    assert.equal(record(repo.dir, "dev").commit, v1);
+    assert.equal(record(repo.dir, "staging").commit, v1);
     assert.equal(health.hits.get("/health/v1"), 1, "staging's check ran after its update");
     const prod = first.results.get("prod")!;
     assert.equal(prod.status, "waiting");
     assert.equal(prod.gate?.candidate, v1);
     assert.match(prod.reason!, /waiting for [0-9a-f]{7} at its gate: soaking in staging until \d{4}-/);
     assert.match(first.r.stderr, /prod: waiting at its gate: soaking in staging until/);
-    assert.equal(tags(repo.dir, "prod")["gitops:commit"], undefined, "prod was not deployed");
+    assert.equal(record(repo.dir, "prod").commit, undefined, "prod was not deployed");
 
     const status = JSON.parse((await gitops(repo.dir, "status", "--json")).stdout) as {
       stack: string;
@@ -99,7 +99,7 @@ describe("progressive promotion", () => {
     assert.equal(second.results.get("prod")!.status, "succeeded");
     assert.equal(health.hits.get("/health/v1"), 2, "staging's check ran again before the promotion");
     const t = tags(repo.dir, "prod");
-    assert.equal(t["gitops:commit"], shortened, "what staging runs, as the newest commit that changes nothing for it");
+    assert.equal(recordIn(t).commit, shortened, "what staging runs, as the newest commit that changes nothing for it");
     const promoted = JSON.parse(t["gitops:promoted"]);
     assert.equal(promoted.commit, shortened);
     assert.equal(promoted.from, "staging");
@@ -110,21 +110,21 @@ describe("progressive promotion", () => {
   });
 
   it("keeps a commit whose check fails in staging out of prod, and says why", async () => {
-    const prodBefore = tags(repo.dir, "prod")["gitops:commit"];
+    const prodBefore = record(repo.dir, "prod").commit;
     const bad = release(repo, "bad");
     const failed = await apply(repo);
     assert.equal(failed.r.code, 1, failed.r.stderr);
-    assert.equal(tags(repo.dir, "staging")["gitops:commit"], bad, `staging runs it, as onFailure says keep:\n${failed.r.stderr}`);
+    assert.equal(record(repo.dir, "staging").commit, bad, `staging runs it, as onFailure says keep:\n${failed.r.stderr}`);
     assert.match(failed.results.get("staging")!.error!, /check health failed: http:\/\/127\.0\.0\.1:\d+\/health\/bad answered 500/);
     assert.match(failed.r.stderr, /error: staging: deployed [0-9a-f]{7}, but its check health failed/);
-    assert.equal(tags(repo.dir, "prod")["gitops:commit"], prodBefore);
+    assert.equal(record(repo.dir, "prod").commit, prodBefore);
 
     const again = await apply(repo);
     assert.equal(again.r.code, 0, again.r.stderr);
     const prod = again.results.get("prod")!;
     assert.equal(prod.status, "waiting");
     assert.match(prod.reason!, /staging's check failed on [0-9a-f]{7}: health: .*answered 500/);
-    assert.equal(tags(repo.dir, "prod")["gitops:commit"], prodBefore);
+    assert.equal(record(repo.dir, "prod").commit, prodBefore);
   });
 
   it("lets a newer passing commit supersede an older one still soaking", async () => {
@@ -142,14 +142,14 @@ describe("progressive promotion", () => {
     const shortened = setRules(repo, rulesWithStages(repo, health.port, "keep", "1s"), "shorten prod's soak");
     const done = await apply(repo);
     assert.equal(done.r.code, 0, done.r.stderr);
-    assert.equal(tags(repo.dir, "prod")["gitops:commit"], shortened, "v4, and the rules commit after it");
-    assert.equal(tags(repo.dir, "staging")["gitops:commit"], v4);
+    assert.equal(record(repo.dir, "prod").commit, shortened, "v4, and the rules commit after it");
+    assert.equal(record(repo.dir, "staging").commit, v4);
     assert.ok(!prodCommits(repo).includes(v3), "v3 never reached prod");
   });
 
   it("rolls staging back to its previous commit and pins it when its check fails (onFailure: rollback)", async () => {
-    const v4 = tags(repo.dir, "staging")["gitops:commit"];
-    const prodBefore = tags(repo.dir, "prod")["gitops:commit"];
+    const v4 = record(repo.dir, "staging").commit;
+    const prodBefore = record(repo.dir, "prod").commit;
     repo.write("stacks/gitops.yaml", rulesWithStages(repo, health.port, "rollback", "1s"));
     repo.commit("roll staging back when its check fails");
     const bad = release(repo, "bad");
@@ -157,26 +157,26 @@ describe("progressive promotion", () => {
     assert.equal(r.r.code, 1, r.r.stderr);
     assert.match(r.results.get("staging")!.error!, /check health failed: .*; rolled back to [0-9a-f]{7} and pinned/);
     const t = tags(repo.dir, "staging");
-    assert.equal(t["gitops:commit"], v4);
+    assert.equal(recordIn(t).commit, v4);
     assert.equal(t["gitops:pin"], v4);
-    assert.equal(t["gitops:command"], "rollback");
-    assert.notEqual(t["gitops:commit"], bad);
-    assert.equal(tags(repo.dir, "prod")["gitops:commit"], prodBefore, "prod keeps what it ran");
+    assert.equal(recordIn(t).command, "rollback");
+    assert.notEqual(recordIn(t).commit, bad);
+    assert.equal(record(repo.dir, "prod").commit, prodBefore, "prod keeps what it ran");
   });
 
   it("promotes by hand only through the gate, unless overridden with a reason that is recorded", async () => {
     const bad = repo.git("rev-parse", "HEAD");
-    const before = tags(repo.dir, "prod")["gitops:commit"];
+    const before = record(repo.dir, "prod").commit;
     const refused = await gitops(repo.dir, "promote", "--stack", "prod", "--to", bad);
     assert.equal(refused.code, 3, refused.stderr);
     assert.match(refused.stderr, /error: prod's gate is closed for [0-9a-f]{7}: /);
-    assert.equal(tags(repo.dir, "prod")["gitops:commit"], before);
+    assert.equal(record(repo.dir, "prod").commit, before);
 
     const forced = await gitops(repo.dir, "promote", "--stack", "prod", "--to", bad, "--override", "hotfix INC-42");
     assert.equal(forced.code, 0, forced.stderr);
     const t = tags(repo.dir, "prod");
-    assert.equal(t["gitops:commit"], bad);
-    assert.equal(t["gitops:command"], "promote");
+    assert.equal(recordIn(t).commit, bad);
+    assert.equal(recordIn(t).command, "promote");
     const promoted = JSON.parse(t["gitops:promoted"]);
     assert.equal(promoted.override, "hotfix INC-42");
     assert.match(promoted.by, /^promote \(/);

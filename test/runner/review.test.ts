@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gitops } from "../helpers/cli";
-import { resources, tags } from "../helpers/pulumi";
+import { resources, tags, record, recordIn } from "../helpers/pulumi";
 import { createRepo, type TestRepo } from "../helpers/repo";
 
 const reviewTags = (t: Record<string, string>) => Object.keys(t).filter((k) => k.startsWith("gitops:review:"));
@@ -50,7 +50,7 @@ describe("reviewed previews", () => {
       /^error: refusing to deploy what no one reviewed; nothing was deployed:\n {2}staging: no reviewed preview has these inputs/m,
     );
     assert.match(r.stderr, new RegExp(`^hint: .*\`gitops preview --stack <stack>\` on main.* --accept ${id}`, "m"));
-    assert.equal(tags(repo.dir, "dev")["gitops:commit"], undefined, "dev, which needs no review, waits too");
+    assert.equal(record(repo.dir, "dev").commit, undefined, "dev, which needs no review, waits too");
     assert.deepEqual([resources(repo.dir, "dev"), resources(repo.dir, "staging")], [[], []]);
     const out = JSON.parse(r.stdout);
     assert.equal(out.stacks[1].fingerprint.id, id, "the JSON holds what would be deployed and its fingerprint");
@@ -65,9 +65,9 @@ describe("reviewed previews", () => {
     const a = await gitops(repo.dir, "apply", "--accept", id!);
     assert.equal(a.code, 0, a.stderr);
     const t = tags(repo.dir, "staging");
-    assert.equal(t["gitops:commit"], repo.git("rev-parse", "HEAD"));
+    assert.equal(recordIn(t).commit, repo.git("rev-parse", "HEAD"));
     assert.match(t["gitops:accepted"], new RegExp(`^${id} at ${repo.git("rev-parse", "HEAD")} `));
-    assert.equal(tags(repo.dir, "dev")["gitops:commit"], repo.git("rev-parse", "HEAD"));
+    assert.equal(record(repo.dir, "dev").commit, repo.git("rev-parse", "HEAD"));
   });
 
   it("deploys a squash merge of exactly what was reviewed without asking, and refuses a pull request reviewed before it", async () => {
@@ -113,7 +113,7 @@ describe("reviewed previews", () => {
         "m",
       ),
     );
-    assert.equal(tags(repo.dir, "staging")["gitops:commit"], squashed, "nothing was deployed");
+    assert.equal(record(repo.dir, "staging").commit, squashed, "nothing was deployed");
     assert.match(stagingDeployment(repo), /replicas: 1/);
 
     // The way forward: look at it on main, accept that fingerprint.
@@ -136,7 +136,7 @@ describe("reviewed previews", () => {
     const rb = await gitops(repo.dir, "rollback", "--stack", "staging", "--to", first, "--yes");
     assert.equal(rb.code, 0, rb.stderr);
     assert.equal((await gitops(repo.dir, "unpin", "--stack", "staging")).code, 0);
-    const runs = tags(repo.dir, "staging")["gitops:commit"];
+    const runs = record(repo.dir, "staging").commit;
 
     repo.git("merge", "-q", "--no-ff", "-m", "Merge bigger (#3)", "bigger");
     repo.git("push", "-q", "origin", "main");
@@ -150,7 +150,7 @@ describe("reviewed previews", () => {
       r.stderr,
       /- planned changes differ:\n\s+urn:pulumi:staging::pulumi-gitops::\S+: reviewed (no change|update \[.*\]), now update \[.+\]$/m,
     );
-    assert.equal(tags(repo.dir, "staging")["gitops:commit"], runs, "nothing was deployed");
+    assert.equal(record(repo.dir, "staging").commit, runs, "nothing was deployed");
   });
 
   it("deploys a direct push that plans no change to the stack without a review", async () => {
@@ -166,6 +166,6 @@ describe("reviewed previews", () => {
     assert.equal(r.code, 0, r.stderr);
     const staging = JSON.parse(r.stdout).stacks[1];
     assert.match(staging.reason, /no change planned, nothing to review$/);
-    assert.equal(tags(repo.dir, "staging")["gitops:commit"], head);
+    assert.equal(record(repo.dir, "staging").commit, head);
   });
 });

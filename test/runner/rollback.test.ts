@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { killProcessesUnder } from "../fixtures/proc";
 import { gitops, startCli } from "../helpers/cli";
 import { hold } from "../helpers/hold";
-import { loggingEngine, pulumi, tags } from "../helpers/pulumi";
+import { loggingEngine, pulumi, tags, record, recordIn } from "../helpers/pulumi";
 import { counterStackYaml, createCounterRepo, createRepo, type TestRepo } from "../helpers/repo";
 
 const manifestDir = (repo: TestRepo) => path.join(repo.dir, "rendered", "dev", "1-manifest");
@@ -56,7 +56,7 @@ describe("gitops rollback", () => {
     repo.git("push", "-q", "origin", "main");
     assert.equal((await gitops(repo.dir, "apply")).code, 0);
     assert.notDeepEqual(rendered(repo), manifestsA);
-    assert.equal(tags(repo.dir, "dev")["gitops:commit"], b);
+    assert.equal(record(repo.dir, "dev").commit, b);
 
     const log = path.join(repo.dir, "..", "engine.log");
     const engine = loggingEngine(path.join(repo.dir, "..", "engine"), log);
@@ -79,9 +79,9 @@ describe("gitops rollback", () => {
     assert.deepEqual(rendered(repo), manifestsA);
     assert.deepEqual(outputs(repo), outputsA);
     const t = tags(repo.dir, "dev");
-    assert.equal(t["gitops:commit"], a);
+    assert.equal(recordIn(t).commit, a);
     assert.equal(t["gitops:pin"], a);
-    assert.equal(t["gitops:command"], "rollback");
+    assert.equal(recordIn(t).command, "rollback");
     assert.equal(repo.git("rev-parse", "HEAD"), b, "the user's checkout did not move");
     assert.equal(repo.git("status", "--porcelain"), "");
     assert.equal(worktrees(repo), 1, "the temporary worktree is gone");
@@ -101,7 +101,7 @@ describe("gitops rollback", () => {
     assert.equal(u.code, 0, u.stderr);
     assert.equal(tags(repo.dir, "dev")["gitops:pin"], undefined);
     assert.equal((await gitops(repo.dir, "apply")).code, 0);
-    assert.equal(tags(repo.dir, "dev")["gitops:commit"], c);
+    assert.equal(record(repo.dir, "dev").commit, c);
     const deployment = Object.entries(rendered(repo)).find(([f]) => f.includes("deployment"))![1];
     assert.match(deployment, /replicas: 3/);
   });
@@ -187,18 +187,18 @@ describe("gitops rollback", () => {
     const r = await gitops(repo.dir, "rollback", "--stack", "dev", "--to", hotfix, "--yes", "--force");
     assert.equal(r.code, 0, r.stderr);
     let t = tags(repo.dir, "dev");
-    assert.equal(t["gitops:commit"], hotfix);
+    assert.equal(recordIn(t).commit, hotfix);
     assert.equal(t["gitops:pin"], hotfix);
     assert.match(t["gitops:forced"], new RegExp(`rollback to ${hotfix} not on main`));
     assert.match(Object.entries(rendered(repo)).find(([f]) => f.includes("deployment"))![1], /replicas: 6/);
 
     const pinned = await gitops(repo.dir, "apply");
     assert.equal(pinned.code, 0, pinned.stderr);
-    assert.equal(tags(repo.dir, "dev")["gitops:commit"], hotfix, "apply skips the pinned stack");
+    assert.equal(record(repo.dir, "dev").commit, hotfix, "apply skips the pinned stack");
     const forced = await gitops(repo.dir, "apply", "--force");
     assert.equal(forced.code, 0, forced.stderr);
     t = tags(repo.dir, "dev");
-    assert.equal(t["gitops:commit"], main);
+    assert.equal(recordIn(t).commit, main);
     assert.match(t["gitops:forced"], new RegExp(`^${main} at `));
   });
 });
@@ -234,7 +234,7 @@ describe("rollback interrupted", () => {
     assert.equal(r.signal, null);
     assert.equal(r.code, 1, r.stderr);
     assert.deepEqual(tags(repo.dir, "dev"), before, "nothing was deployed, recorded or pinned");
-    assert.equal(tags(repo.dir, "dev")["gitops:commit"], b);
+    assert.equal(record(repo.dir, "dev").commit, b);
     assert.equal(worktrees(repo), 1, "the worktree is gone from git");
     assert.deepEqual(temp(), [], "and from the disk");
   });

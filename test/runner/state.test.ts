@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { killProcessesUnder } from "../fixtures/proc";
 import { gitops, startCli } from "../helpers/cli";
-import { resources, tags } from "../helpers/pulumi";
+import { resources, tags, recordIn } from "../helpers/pulumi";
 import { createFixtureRepo, createRepo, fileStackYaml, type TestRepo } from "../helpers/repo";
 
 /** The file backend's checkpoint of a stack of `project`. */
@@ -61,8 +61,8 @@ describe("a truncated checkpoint", () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, new RegExp(`dev: state restored from .*\\.json, deployed from ${c1.slice(0, 7)}`));
     const t = tags(repo.dir, "dev");
-    assert.equal(t["gitops:commit"], c1, "the commit the restored state was deployed from");
-    assert.equal(t["gitops:command"], "restore");
+    assert.equal(recordIn(t).commit, c1, "the commit the restored state was deployed from");
+    assert.equal(recordIn(t).command, "restore");
     const apply = await gitops(repo.dir, "apply");
     assert.equal(apply.code, 0, apply.stderr);
     assert.match(apply.stderr, new RegExp(`dev: apply, changed since ${c1.slice(0, 7)}`));

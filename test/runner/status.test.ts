@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startCli } from "../helpers/cli";
-import { loggingEngine } from "../helpers/pulumi";
+import { loggingEngine, pulumi, tags } from "../helpers/pulumi";
 import { createRepo, type TestRepo } from "../helpers/repo";
 
 describe("gitops status", () => {
@@ -38,5 +38,22 @@ describe("gitops status", () => {
     );
     const calls = fs.readFileSync(log, "utf8").trim().split("\n");
     assert.deepEqual(calls.map((c) => c.split(" ").slice(0, 3).join(" ")).sort(), ["stack ls --json", "stack tag ls"], calls.join("\n"));
+  });
+
+  it("reads the record of a stack deployed when it was kept as one tag per field", async () => {
+    const head = repo.git("rev-parse", "HEAD");
+    const earlier = {
+      "gitops:commit": head,
+      "gitops:command": "apply",
+      "gitops:time": "2026-01-02T03:04:05.000Z",
+      "gitops:result": "succeeded",
+    };
+    pulumi(repo.dir, "stack", "tag", "rm", "gitops:record", "--stack", "dev");
+    for (const [k, v] of Object.entries(earlier)) pulumi(repo.dir, "stack", "tag", "set", k, v, "--stack", "dev");
+    assert.equal(tags(repo.dir, "dev")["gitops:record"], undefined);
+    const r = await startCli(repo.dir, ["status", "--json", "--stack", "dev"]).done;
+    assert.equal(r.code, 0, r.stderr);
+    const [dev] = JSON.parse(r.stdout);
+    assert.deepEqual([dev.deployed, dev.commit, dev.command, dev.time, dev.inSync], [true, head, "apply", earlier["gitops:time"], true]);
   });
 });
