@@ -79,17 +79,13 @@ export async function status(ctx: Context, only?: string[]): Promise<StackStatus
       time: rec.time,
       command: rec.command,
       result: rec.result,
-      attempted: rec.commit,
+      // A failed attempt leaves the record on the commit that runs, and names its own.
+      attempted: rec.result === "failed" ? rec.attempted : rec.commit,
       pin: rec.pin,
       gate,
       promoted,
       verified,
     };
-    // A failed attempt leaves the record on the commit that runs; the update's history names its own.
-    if (rec.result === "failed") {
-      const stack = openStack(ctx.engine, ctx.repo, name, false);
-      s.attempted = (await stack.history(10)).find((h) => h.kind === "update")?.environment?.["git.head"];
-    }
     const f = rec.commit ? await factsOf(rec.commit) : undefined;
     if (f) {
       s.subject = f.subject;

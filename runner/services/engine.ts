@@ -261,11 +261,12 @@ export class Stack {
         const child = spawn(this.bin, all, {
           cwd: this.workDir,
           env: { ...process.env, ...this.env, PULUMI_DEBUG_COMMANDS: "true", PULUMI_AUTOMATION_API: "true" },
-          stdio: ["ignore", "ignore", "pipe"],
+          stdio: ["ignore", "pipe", "pipe"],
         });
         const stop = () => child.kill("SIGINT");
         o.signal?.addEventListener("abort", stop, { once: true });
-        let stderr = "";
+        let [stdout, stderr] = ["", ""];
+        child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
         child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
         let code: number | null;
         try {
@@ -277,7 +278,7 @@ export class Stack {
           o.signal?.removeEventListener("abort", stop);
           await events.end();
         }
-        if (code !== 0) throw new CliError(all, stderr || `exit code ${code}`);
+        if (code !== 0) throw new CliError(all, stderr || `exit code ${code}`, stdout);
       }),
     );
   }

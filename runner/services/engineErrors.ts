@@ -5,11 +5,12 @@
  */
 import { GitopsError, StackLockedError, StackMissingError, type LockHolder } from "../errors";
 
-/** A `pulumi` command that failed; its stderr says why. */
+/** A `pulumi` command that failed; its stderr says why, and an operation's stdout, its diagnostics. */
 export class CliError extends Error {
   constructor(
     readonly args: string[],
     readonly stderr: string,
+    readonly stdout = "",
   ) {
     super(`pulumi ${args.slice(0, 2).join(" ")} failed: ${stderr.trim()}`);
     this.name = "CliError";
@@ -37,15 +38,17 @@ export function engineError(err: unknown, stack: string): unknown {
   // The DIY backends say "the stack is currently locked by"; Pulumi Cloud "Another update is currently in progress".
   if (/currently locked|Another update is currently in progress/.test(text)) return new StackLockedError(stack, lockHolders(text));
   if (/no stack named.*found/.test(text)) return new StackMissingError(stack);
-  const plugin = /no resource plugin '(?:pulumi-resource-)?([\w-]+)' found[^\n]*?(v?[\d.]+)?(?:\s|$)/.exec(text);
+  // A program's diagnostics (a plugin it lacks, a secret it cannot decrypt) are on an operation's stdout.
+  const output = `${text}\n${err.stdout}`;
+  const plugin = /no resource plugin '(?:pulumi-resource-)?([\w-]+)' found[^\n]*?(v?[\d.]+)?(?:\s|$)/.exec(output);
   if (plugin) {
-    const version = /at version v?([\d.]+)/.exec(text)?.[1];
+    const version = /at version v?([\d.]+)/.exec(output)?.[1];
     return new GitopsError(
       `stack ${stack} needs the '${plugin[1]}' resource plugin${version ? " " + version : ""}, which is not installed`,
       `install it on a machine with network access: \`pulumi plugin install resource ${plugin[1]}${version ? " " + version : ""}\` (with PULUMI_HOME set to the runner's home), or disable that target in stacks/Pulumi.${stack}.yaml`,
     );
   }
-  if (/incorrect passphrase|passphrase must be set/i.test(text)) {
+  if (/incorrect passphrase|passphrase must be set/i.test(output)) {
     return new GitopsError(
       `cannot decrypt the secrets of stack ${stack}`,
       "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the passphrase the stack was created with",

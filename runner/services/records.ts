@@ -23,6 +23,8 @@ export const TAG = {
 interface Outcome {
   /** The commit the stack's resources were last successfully deployed from. */
   commit?: string;
+  /** The commit a failed operation tried to deploy (`result: failed`). */
+  attempted?: string;
   command?: string;
   time?: string;
   result?: "succeeded" | "failed";
@@ -55,7 +57,7 @@ function outcomeOf(tags: Record<string, string>): Outcome {
   if (text === undefined) return Object.fromEntries(Object.entries(EARLIER).map(([k, tag]) => [k, tags[tag]]));
   try {
     const o = JSON.parse(text) as Outcome;
-    return { commit: o.commit, command: o.command, time: o.time, result: o.result };
+    return { commit: o.commit, attempted: o.attempted, command: o.command, time: o.time, result: o.result };
   } catch {
     // A hand-edited tag: as if never recorded, so the next apply deploys the stack in full.
     return {};
@@ -71,8 +73,9 @@ export function recordOf(tags: Record<string, string>): DeploymentRecord {
  * good commit, read first: that is what runs.
  */
 export async function writeRecord(stack: Stack, command: string, commit: string, ok: boolean, now: Date): Promise<void> {
-  const kept = ok ? commit : outcomeOf(await stack.listTags()).commit;
-  await setOutcome(stack, { commit: kept, command, time: now.toISOString(), result: ok ? "succeeded" : "failed" });
+  const time = now.toISOString();
+  if (ok) await setOutcome(stack, { commit, command, time, result: "succeeded" });
+  else await setOutcome(stack, { commit: outcomeOf(await stack.listTags()).commit, attempted: commit, command, time, result: "failed" });
 }
 
 /** Records a restore of a state whose commit is unknown: the next apply deploys the stack in full. */

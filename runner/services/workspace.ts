@@ -329,24 +329,26 @@ export function declaredDiffs(inputs: Record<string, unknown> | undefined, diffs
 
 /**
  * Providers wrap their errors in Go's multierror list ("1 error occurred:\n\t* <reason>"), whose
- * first line says nothing: keep the reasons, one per line.
+ * header says nothing (the Kubernetes provider puts "Preview failed: " before it): keep the reasons,
+ * one per line, after what came before the header.
  */
 function unwrapErrorList(message: string): string {
-  const list = /^\d+ errors? occurred:\s*\n([\s\S]*)$/.exec(message);
+  const list = /^(.*?)\d+ errors? occurred:\s*\n([\s\S]*)$/.exec(message);
   if (!list) return message;
-  const reasons = list[1]
+  const reasons = list[2]
     .split(/\n\s*\* /)
     .map((x) => x.replace(/^\s*\* /, "").trim())
     .filter(Boolean);
-  return reasons.length === 1 ? reasons[0] : reasons.map((x) => `* ${x}`).join("\n");
+  if (reasons.length === 1) return list[1] + reasons[0];
+  return [list[1].trim(), ...reasons.map((x) => `* ${x}`)].filter(Boolean).join("\n");
 }
 
 /** The error text of a failed operation, its reason first, without the CLI's noise. */
 export function failureText(err: unknown, diagnostics: Diagnostic[]): string {
-  const errors = diagnostics
-    .filter((d) => d.severity === "error")
-    .map((d) => (d.resource ? `${d.resource}: ` : "") + unwrapErrorList(d.message));
-  if (errors.length) return errors.join("\n");
+  const errors = diagnostics.filter((d) => d.severity === "error");
+  // The engine sums up a resource's failure in an error of its own ("preview failed"); the resource's says why.
+  const own = errors.some((d) => d.resource) ? errors.filter((d) => d.resource) : errors;
+  if (own.length) return own.map((d) => (d.resource ? `${d.resource}: ` : "") + unwrapErrorList(d.message)).join("\n");
   const text = err instanceof CliError ? err.stderr.trim() : err instanceof Error ? err.message : String(err);
   return text.replace(PLAIN, "");
 }
