@@ -160,6 +160,7 @@ async function eventLog(dir: string, onEvent: (e: EngineEvent) => void): Promise
     lines.once("close", resolve);
     reader.once("error", reject);
   });
+  ended.catch(() => undefined); // `end` reports it
   return {
     path: fifo,
     end: async () => {
