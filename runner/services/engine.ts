@@ -36,6 +36,9 @@ export interface EngineSettings {
   inheritedPath: string;
 }
 
+/** What the engine's own logs of its runs may take in $PULUMI_HOME/logs, in MB. */
+const ENGINE_LOG_MB = 5;
+
 /** The environment every engine process gets: nothing at run time may try the network. */
 export function engineEnv(s: EngineSettings): Record<string, string> {
   const env: Record<string, string> = {
@@ -50,6 +53,10 @@ export function engineEnv(s: EngineSettings): Record<string, string> {
     // The program is type-checked once, by `npm test`'s tsc, not by every engine run: ts-node's
     // type-check costs seconds and hundreds of MiB per run, all of it again on a fresh machine.
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+    // Every engine process writes a log to $PULUMI_HOME/logs and first lists them all to rotate
+    // them (by default at 500 MB, some 90,000 logs): 0.25 CPU-s a process at 30,000. The newest
+    // runs' logs, a couple of thousand, are kept for `pulumi logs`.
+    PULUMI_LOG_ROTATION_MAX_TOTAL_MB: String(ENGINE_LOG_MB),
     GITOPS_ROOT: s.root,
   };
   if (s.passphrase !== undefined) env.PULUMI_CONFIG_PASSPHRASE = s.passphrase;
