@@ -9,7 +9,9 @@ export type Metrics = ReturnType<typeof createMetrics>;
 
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "gitops_agent_" });
+  // The event loop's lag is sampled every 100 ms, not prom-client's 10 ms: a timer 100 times a
+  // second cost an idle agent 0.9 % of a core, more than its polls.
+  collectDefaultMetrics({ register: registry, prefix: "gitops_agent_", eventLoopMonitoringPrecision: 100 });
   const m = {
     registry,
     ready: new Gauge({ name: "gitops_agent_ready", help: "1 once the agent has completed its first sync", registers: [registry] }),
