@@ -187,12 +187,12 @@ export interface OperationOptions {
 /** The engine's version, asked once per engine: only fingerprints name it. */
 const versions = new Map<string, Promise<string>>();
 
-export function engineVersion(bin: string): Promise<string> {
+export function engineVersion(s: EngineSettings): Promise<string> {
+  const bin = engineBin(s);
   let v = versions.get(bin);
   if (!v) {
-    v = run(bin, ["version"], { env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "true" } }).then(({ stdout }) =>
-      stdout.trim().replace(/^v/, ""),
-    );
+    // With the runner's environment: its PULUMI_HOME holds the log this command writes too.
+    v = run(bin, ["version"], { env: { ...process.env, ...engineEnv(s) } }).then(({ stdout }) => stdout.trim().replace(/^v/, ""));
     versions.set(bin, v);
   }
   return v;

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import type { UpdateSummary } from "@pulumi/pulumi/automation";
 import { affectedStacks } from "./changes";
 import type { StackResult } from "./workspace";
-import { engineBin, engineVersion, type EngineSettings, type Stack } from "./engine";
+import { engineVersion, type EngineSettings, type Stack } from "./engine";
 import * as git from "./git";
 import type { Rules } from "./rules";
 
@@ -92,7 +92,7 @@ export async function engineVersions(engine: EngineSettings): Promise<Fingerprin
   // Only the installed plugins' directories: the engine's .lock, .partial and .lastused markers come
   // and go with use, and a runner that had not used a plugin yet would show another engine.
   const plugins = fs.existsSync(dir) ? fs.readdirSync(dir).filter((d) => !/\.(lock|partial|lastused)$/.test(d)) : [];
-  return { pulumi: await engineVersion(engineBin(engine)), plugins: plugins.sort() };
+  return { pulumi: await engineVersion(engine), plugins: plugins.sort() };
 }
 
 /** The stack's history, newest first, and its state version. */
