@@ -98,7 +98,7 @@ export function guardPassphrase(env: Record<string, string>, workDir: string, st
 const run = promisify(execFile);
 
 /** Runs the engine's own CLI in `cwd` with `env` added to the process's environment; its stdout. */
-export async function pulumiCli(bin: string, cwd: string, env: Record<string, string>, args: string[]): Promise<string> {
+async function pulumiCli(bin: string, cwd: string, env: Record<string, string>, args: string[]): Promise<string> {
   const all = [...args, "--non-interactive"];
   try {
     // States can be large; they only ever pass through memory.
@@ -178,7 +178,7 @@ async function eventLog(dir: string, onEvent: (e: EngineEvent) => void): Promise
   };
 }
 
-export interface OperationOptions {
+interface OperationOptions {
   onEvent: (e: EngineEvent) => void;
   /** Stops the engine gracefully (SIGINT, as on Ctrl-C): it finishes its steps in flight and releases the lock. */
   signal?: AbortSignal;

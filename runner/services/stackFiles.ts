@@ -8,7 +8,7 @@ import * as path from "node:path";
 import type { Deployment } from "@pulumi/pulumi/automation";
 import { stackFileName, stackFileSecrets } from "../../config";
 import type { Context } from "./context";
-import { engineEnv, guardPassphrase, openStack } from "./engine";
+import { engineBin, engineEnv, guardPassphrase, openStack } from "./engine";
 import { GitopsError, usageError } from "../errors";
 import { exportState, importState, writeRecord, writeRestoreRecord, type BackupRecord } from "./records";
 import { checkStackFiles, discoverStacks, selectStacks } from "./stacks";
@@ -157,13 +157,7 @@ export async function runPulumi(ctx: Context, args: string[], env: NodeJS.Proces
   const runnerEnv = engineEnv(ctx.engine);
   const stack = stackArgument(args);
   if (stack !== undefined) guardPassphrase(runnerEnv, ctx.repo, stack);
-  const bin = path.join(ctx.engine.engineDir, "bin", "pulumi");
-  if (!fs.existsSync(bin))
-    throw new GitopsError(
-      `no Pulumi engine at ${ctx.engine.engineDir}`,
-      "run `npm run engine` (provision/pulumi-engine.sh) to install or build it, or set PULUMI_GITOPS_ENGINE to an engine directory",
-    );
-  const child = spawn(bin, args, { cwd: ctx.repo, env: { ...env, ...runnerEnv }, stdio: "inherit" });
+  const child = spawn(engineBin(ctx.engine), args, { cwd: ctx.repo, env: { ...env, ...runnerEnv }, stdio: "inherit" });
   return new Promise((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code, signal) => resolve(code ?? 128 + (signal === "SIGINT" ? 2 : 15)));
