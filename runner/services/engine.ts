@@ -187,15 +187,46 @@ interface OperationOptions {
 /** The engine's version, asked once per engine: only fingerprints name it. */
 const versions = new Map<string, Promise<string>>();
 
+/** Where an engine's version is kept, beside the engine, with the identity of the binary that gave it. */
+const VERSION_FILE = "version.json";
+
+/**
+ * The engine's version. `pulumi version` is a whole engine process (0.2 CPU-s of start-up) beside
+ * every preview, so its answer is kept in the engine directory, keyed by the binary's inode, size
+ * and time: a rebuilt or replaced engine is asked again. A directory the runner cannot write only
+ * means asking every time.
+ */
 export function engineVersion(s: EngineSettings): Promise<string> {
   const bin = engineBin(s);
   let v = versions.get(bin);
   if (!v) {
-    // With the runner's environment: its PULUMI_HOME holds the log this command writes too.
-    v = run(bin, ["version"], { env: { ...process.env, ...engineEnv(s) } }).then(({ stdout }) => stdout.trim().replace(/^v/, ""));
+    v = rememberedVersion(s, bin);
     versions.set(bin, v);
   }
   return v;
+}
+
+async function rememberedVersion(s: EngineSettings, bin: string): Promise<string> {
+  const st = fs.statSync(bin);
+  const identity = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  const file = path.join(s.engineDir, VERSION_FILE);
+  try {
+    const kept = JSON.parse(fs.readFileSync(file, "utf8")) as { identity?: unknown; version?: unknown };
+    if (kept.identity === identity && typeof kept.version === "string") return kept.version;
+  } catch {
+    // None kept yet, or unreadable: asked below.
+  }
+  // With the runner's environment: its PULUMI_HOME holds the log this command writes too.
+  const { stdout } = await run(bin, ["version"], { env: { ...process.env, ...engineEnv(s) } });
+  const version = stdout.trim().replace(/^v/, "");
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    fs.writeFileSync(tmp, JSON.stringify({ identity, version }));
+    fs.renameSync(tmp, file);
+  } catch {
+    fs.rmSync(tmp, { force: true });
+  }
+  return version;
 }
 
 /**

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pinnedCliVersion } from "../../runner/services/context";
-import { engineEnv, type EngineSettings } from "../../runner/services/engine";
+import { engineEnv, engineVersion, type EngineSettings } from "../../runner/services/engine";
 import { openStack } from "../fixtures/engine";
 import { ENGINE_DIR, pulumiEnv, testEngineSettings } from "../helpers/pulumi";
 import { createRepo, type TestRepo } from "../helpers/repo";
@@ -33,6 +33,32 @@ describe("the engine", () => {
 
   it("is the pinned release", () => {
     assert.equal(run(repo.dir, "version").trim(), pinnedCliVersion());
+  });
+
+  it("is asked its version once per binary: the answer is kept beside it, and a changed binary is asked again", async () => {
+    // Engine directories of their own, whose pulumi is the real one: the kept answer is theirs.
+    const engineDirWith = (kept?: (identity: string) => object) => {
+      const dir = fs.mkdtempSync(path.join(repo.dir, "engine-"));
+      fs.mkdirSync(path.join(dir, "bin"));
+      const bin = path.join(dir, "bin", "pulumi");
+      fs.symlinkSync(path.join(ENGINE_DIR, "bin", "pulumi"), bin);
+      const st = fs.statSync(bin);
+      if (kept) fs.writeFileSync(path.join(dir, "version.json"), JSON.stringify(kept(`${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`)));
+      return { ...settings, engineDir: dir };
+    };
+    const real = pinnedCliVersion().replace(/^v/, "");
+
+    const fresh = engineDirWith();
+    assert.equal(await engineVersion(fresh), real);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(fresh.engineDir, "version.json"), "utf8")).version, real);
+
+    // A kept answer for this very binary is used as it is: no engine process asked it.
+    assert.equal(await engineVersion(engineDirWith((identity) => ({ identity, version: "0.0.1-kept" }))), "0.0.1-kept");
+
+    // One kept for another binary (rebuilt, replaced) is not.
+    const replaced = engineDirWith(() => ({ identity: "1:2:3:4", version: "0.0.1-kept" }));
+    assert.equal(await engineVersion(replaced), real);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(replaced.engineDir, "version.json"), "utf8")).version, real);
   });
 
   it("finds the Node.js host and the Kubernetes provider without a download", () => {
