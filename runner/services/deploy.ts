@@ -65,11 +65,11 @@ export const skipped = (stack: string, commit: string, reason: string): StackRes
 /**
  * Updates `stacks` in order (already opened on the checkout of `commit`) as `command` (recorded on
  * each stack); stops at the first failure. Every engine call is preceded by a check for a stop
- * signal; the check against what runs is made before each attempt to update, so after any wait for
- * the lock. What remains: the DIY backend takes the lock inside `pulumi up`, so another runner's
- * whole update could start and end between that check and the engine taking the lock (the engine's
- * start-up, about a second); no outside check can close that window, as the engine offers no way to
- * hold its lock across it.
+ * signal; the check against what runs is read beside the backup for the first attempt to update,
+ * and again for each attempt after a wait for the lock. What remains: the DIY backend takes the lock
+ * inside `pulumi up`, so another runner's whole update could start and end between that check and
+ * the engine taking the lock (the backup's export and the engine's start-up, about a second); no
+ * outside check can close that window, as the engine offers no way to hold its lock across it.
  */
 export async function deploy(
   ctx: Context,
@@ -88,12 +88,17 @@ export async function deploy(
     let result: StackResult;
     try {
       stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
-      const backup = await backupState(stack, ctx.backupDir, commit, now);
+      // What runs is read beside the backup's export: it names the backup's commit, and it is the
+      // first attempt's check against what runs; an attempt after a wait for the lock reads it again.
+      let running: Promise<string | undefined> | undefined = runningCommit(stack);
+      const backup = await backupState(stack, ctx.backupDir, commit, now, running);
       log.debug(`state saved to ${backup.file}`);
       stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
       // Exported again before each attempt: the backup's state, taken before any wait for the lock,
       // would undo an update another runner made meanwhile. Encrypted, as the backup.
       const pending = backup.state.deployment?.pending_operations?.length;
+      // Clearing them may wait for the lock, while another runner deploys.
+      if (pending) running = undefined;
       cleared = pending
         ? await waitingForLock(ctx, stack, opts, async () => clearPendingOperations(stack, await exportState(stack, ctx.backupDir)))
         : [];
@@ -103,7 +108,8 @@ export async function deploy(
       }
       log.info(`${command} ${commit.slice(0, 7)}`);
       result = await waitingForLock(ctx, stack, opts, async () => {
-        if (!opts.older && !opts.force) await requireNewer(ctx, stack, commit);
+        if (!opts.older && !opts.force) await requireNewer(ctx, stack, commit, await (running ?? runningCommit(stack)));
+        running = undefined;
         await opts.beforeUpdate?.(stack);
         stopIfAborted(opts.signal, `before ${stack.name} was deployed`);
         // The policy pack refuses before the update changes anything, through the engine's own preview.
@@ -167,8 +173,7 @@ async function waitingForLock<T>(ctx: Context, stack: Stack, opts: DeployOptions
  * Refuses to deploy `commit` over a stack that runs a commit `commit` does not contain: an older
  * pipeline that waited for the lock while a newer one deployed must not put the past back.
  */
-async function requireNewer(ctx: Context, stack: Stack, commit: string): Promise<void> {
-  const running = await runningCommit(stack);
+async function requireNewer(ctx: Context, stack: Stack, commit: string, running: string | undefined): Promise<void> {
   if (!running || running === commit || (await git.isAncestor(ctx.repo, running, commit))) return;
   throw new StaleCommitError(stack.name, commit, running);
 }

@@ -165,12 +165,18 @@ function writePrivateFile(file: string, text: string): void {
  * Saves the stack's state before a change, secrets encrypted as in the backend, in a directory only
  * this user can read. `gitops restore --stack <s> [--file <backup>]` puts it back.
  */
-export async function backupState(stack: Stack, dir: string, commit: string, now: Date): Promise<{ file: string; state: Deployment }> {
-  // Both read at once; the export's error comes first, as it says what is wrong with the state.
-  const reading = readRecord(stack);
-  reading.catch(() => undefined);
+export async function backupState(
+  stack: Stack,
+  dir: string,
+  commit: string,
+  now: Date,
+  // The commit the state was deployed from, read beside the export: by default, from the record.
+  deployedFrom: Promise<string | undefined> = readRecord(stack).then((r) => r.commit),
+): Promise<{ file: string; state: Deployment }> {
+  // The export's error comes first, as it says what is wrong with the state.
+  deployedFrom.catch(() => undefined);
   const state = await exportState(stack, dir);
-  const record: BackupRecord = { stack: stack.name, commit: (await reading).commit, time: now.toISOString() };
+  const record: BackupRecord = { stack: stack.name, commit: await deployedFrom, time: now.toISOString() };
   const file = path.join(dir, stack.name, `${now.toISOString().replace(/[:.]/g, "-")}-${commit.slice(0, 7)}.json`);
   try {
     privateDir(dir, path.dirname(file));
