@@ -3,9 +3,9 @@
  * point. Below this, nothing reads process.env or process.cwd().
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { durationMs } from "../../config/duration";
+import { cacheRoot, compileCacheDir } from "./caches";
 import type { EngineSettings } from "./engine";
 import { usageError } from "../errors";
 import { DEFAULT_NETWORK_TIMEOUT, repoRoot } from "./git";
@@ -72,8 +72,7 @@ export function pinnedCliVersion(installDir = INSTALL_DIR): string {
 /** The engine directory, by the same rule as provision/pulumi-engine.sh. */
 export function engineDir(env: NodeJS.ProcessEnv): string {
   if (env.PULUMI_GITOPS_ENGINE) return env.PULUMI_GITOPS_ENGINE;
-  const cache = env.PULUMI_GITOPS_CACHE ?? path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "pulumi-gitops");
-  return path.join(cache, "engine", pinnedCliVersion());
+  return path.join(cacheRoot(env), "engine", pinnedCliVersion());
 }
 
 export async function createContext(o: GlobalOptions, env: NodeJS.ProcessEnv, cwd: string): Promise<Context> {
@@ -102,6 +101,7 @@ export async function createContext(o: GlobalOptions, env: NodeJS.ProcessEnv, cw
       passphraseFile: passphraseFile && path.resolve(cwd, passphraseFile),
       root: repo,
       inheritedPath: env.PATH ?? "",
+      compileCache: compileCacheDir(env),
     },
     log: createLogger(o.debug ? "debug" : o.quiet ? "warn" : "info"),
     backupDir: env.GITOPS_BACKUP_DIR ?? path.join(localDir, "backups"),

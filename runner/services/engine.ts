@@ -34,6 +34,8 @@ export interface EngineSettings {
   root: string;
   /** The caller's PATH, behind the engine's bin/. */
   inheritedPath: string;
+  /** NODE_COMPILE_CACHE of the engine's Node processes (caches.ts). */
+  compileCache: string;
 }
 
 /** What the engine's own logs of its runs may take in $PULUMI_HOME/logs, in MB. */
@@ -57,6 +59,7 @@ export function engineEnv(s: EngineSettings): Record<string, string> {
     // them (by default at 500 MB, some 90,000 logs): 0.25 CPU-s a process at 30,000. The newest
     // runs' logs, a couple of thousand, are kept for `pulumi logs`.
     PULUMI_LOG_ROTATION_MAX_TOTAL_MB: String(ENGINE_LOG_MB),
+    NODE_COMPILE_CACHE: s.compileCache,
     GITOPS_ROOT: s.root,
   };
   if (s.passphrase !== undefined) env.PULUMI_CONFIG_PASSPHRASE = s.passphrase;

@@ -2,6 +2,7 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { compileCacheDir } from "../../runner/services/caches";
 import { DEMO_PASSPHRASE, engineDir } from "../../runner/services/context";
 import { engineEnv, type EngineSettings } from "../../runner/services/engine";
 
@@ -20,6 +21,7 @@ export function testEngineSettings(
     passphrase,
     root,
     inheritedPath: process.env.PATH ?? "",
+    compileCache: compileCacheDir(process.env),
   };
 }
 
