@@ -5,7 +5,7 @@
  * its upstream's update: it takes its gate's candidate commit, or waits, which is no failure.
  */
 import type { Context } from "../services/context";
-import { affectedStacks, programFiles } from "../services/changes";
+import { affectedStacks, programFiles, programFilesAmong } from "../services/changes";
 import { deploy, guardDeploy, skipped, type DeployOutcome } from "../services/deploy";
 import { policyRefusal, runOperation, type StackResult } from "../services/workspace";
 import { findStack, openStack, type Stack } from "../services/engine";
@@ -91,7 +91,7 @@ async function planStack(
     return { stack: name, deploy: `its commit ${rec.commit.slice(0, 7)} is not in the history of HEAD` };
   }
   const paths = await git.changedPaths(ctx.repo, rec.commit, head);
-  const affected = affectedStacks(paths, all, ctx.rules, await program);
+  const affected = affectedStacks(paths, all, ctx.rules, await programFilesAmong(paths, () => program));
   if (!affected.stacks.includes(name)) return { stack: name, skip: `nothing since ${rec.commit.slice(0, 7)} affects it` };
   return {
     stack: name,

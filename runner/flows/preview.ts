@@ -1,6 +1,6 @@
 /** The preview flow: changed paths -> affected stacks -> real previews, a bounded number at once. */
 import type { Context } from "../services/context";
-import { affectedStacks, programFiles } from "../services/changes";
+import { affectedStacks, programFiles, programFilesAmong } from "../services/changes";
 import { runOperation, type StackResult } from "../services/workspace";
 import { openStack } from "../services/engine";
 import { GitopsError, stopIfAborted } from "../errors";
@@ -11,6 +11,7 @@ import {
   plannedChanges,
   recordReview,
   reviewRequired,
+  reviewsIn,
   stackInputs,
   stateVersion,
 } from "../services/reviews";
@@ -57,7 +58,7 @@ async function chooseStacks(
     );
   const from = await git.mergeBase(ctx.repo, baseCommit, "HEAD");
   const paths = await git.changedPaths(ctx.repo, from, "HEAD");
-  const affected = affectedStacks(paths, all, ctx.rules, await program());
+  const affected = affectedStacks(paths, all, ctx.rules, await programFilesAmong(paths, program));
   ctx.log.info(
     `${paths.length} path(s) changed since ${base} (${from.slice(0, 7)}): ${affected.stacks.length ? "affects " + affected.stacks.join(", ") : "no stack affected"}`,
   );
@@ -109,15 +110,18 @@ export async function preview(ctx: Context, o: PreviewOptions): Promise<PreviewO
     stopIfAborted(o.signal, `before ${name} was previewed`);
     log.info("previewing");
     const stack = openStack(ctx.engine, ctx.repo, name, true);
-    // The state and the engine's version are read while the engine starts up (a preview changes
-    // no state); their errors, if any, are reported once the preview has ended, as its own come first.
-    const reading = Promise.all([stateVersion(stack), engineVersions(ctx.engine)]);
+    // Recorded only where apply will look for it (the rules at this commit, which a merge carries).
+    const record = review && reviewRequired(ctx.rules, all, name);
+    // The state, the engine's version and the reviews to keep are read while the engine starts up (a
+    // preview changes none of them); their errors, if any, are reported once the preview has ended,
+    // as its own come first.
+    const reading = Promise.all([stateVersion(stack), engineVersions(ctx.engine), record ? stack.listTags() : {}]);
     reading.catch(() => undefined);
     // The program's files, for the fingerprint, are read while the engine previews too; an error
     // surfaces where the fingerprint awaits them. A dirty tree gets no fingerprint.
     if (!dirty.length) program().catch(() => undefined);
     const result = await runOperation(stack, "preview", { log, commit, signal: o.signal });
-    const [state, engine] = await reading;
+    const [state, engine, tags] = await reading;
     // What was previewed is fingerprinted only when it is what git holds: a dirty tree ran files no commit has.
     if (result.status === "succeeded" && !dirty.length) {
       const inputs = await stackInputs(ctx.repo, commit, name, all, ctx.rules, await program());
@@ -131,10 +135,8 @@ export async function preview(ctx: Context, o: PreviewOptions): Promise<PreviewO
         state: state.state,
         changes,
       });
-      // Recorded only where apply will look for it (the rules at this commit, which a merge carries).
-      const record = review && reviewRequired(ctx.rules, all, name);
       log.info(`fingerprint ${result.fingerprint.id}${record ? ", recorded as reviewed" : ""}`);
-      if (record) await recordReview(stack, result.fingerprint);
+      if (record) await recordReview(stack, result.fingerprint, reviewsIn(tags));
     }
     const lacking = missingSalt(ctx.repo, name);
     if (lacking) result.diagnostics.push({ severity: "warning", message: lacking });

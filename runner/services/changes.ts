@@ -32,6 +32,19 @@ const STACK_FILE = /^stacks\/Pulumi\.([^/]+)\.ya?ml$/;
 /** Files that decide how the program's imports resolve and what is installed for them. */
 const PROGRAM_SETTINGS = ["Pulumi.yaml", "tsconfig.json", "package.json", "package-lock.json"];
 
+/** Files TypeScript's module resolution can reach, by their extensions (`.d.ts` and `.d.<x>.ts` included). */
+const MODULE_FILE = /\.(?:[cm]?[jt]sx?|json)$/;
+
+/**
+ * The program's files (`program`, read only when asked) for choosing the stacks `paths` affect, or
+ * none when no changed path can be one of them (a setting, the policy pack or a module file): a
+ * change of stack files alone does not wait for the import graph.
+ */
+export function programFilesAmong(paths: string[], program: () => Promise<ReadonlySet<string>>): Promise<ReadonlySet<string>> {
+  const could = (p: string) => PROGRAM_SETTINGS.includes(p) || p.startsWith(`${POLICY_DIR}/`) || MODULE_FILE.test(p);
+  return paths.some(could) ? program() : Promise.resolve(new Set());
+}
+
 /**
  * The repository files the program at `commit` is made of, read from git: its entry (Pulumi.yaml's
  * `main`, else the project directory by Node's rules, i.e. index.ts), every repository file its

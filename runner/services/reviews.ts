@@ -135,11 +135,15 @@ export function reviewsIn(tags: Record<string, string>): Fingerprint[] {
     .sort((a, b) => b.time.localeCompare(a.time));
 }
 
-/** Records `f` as a reviewed preview of its stack, keeping the newest {@link KEEP}. */
-export async function recordReview(stack: Stack, f: Fingerprint): Promise<void> {
+/**
+ * Records `f` as a reviewed preview of its stack, keeping the newest {@link KEEP}: `f` and the newest
+ * of `before`, the stack's reviews as read while it was previewed (reviewsIn). One recorded meanwhile
+ * by another preview stays until the next record.
+ */
+export async function recordReview(stack: Stack, f: Fingerprint, before: Fingerprint[]): Promise<void> {
   await stack.setTag(tagName(f.inputsDigest), JSON.stringify(f));
-  const all = reviewsIn(await stack.listTags());
-  for (const old of all.slice(KEEP)) await stack.removeTag(tagName(old.inputsDigest));
+  const others = before.filter((r) => tagName(r.inputsDigest) !== tagName(f.inputsDigest));
+  for (const old of others.slice(KEEP - 1)) await stack.removeTag(tagName(old.inputsDigest));
 }
 
 /** A review that apply deployed is used up: the next change of the stack needs its own. */

@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { GitopsError } from "../../runner/errors";
-import { programFiles } from "../../runner/services/changes";
+import { programFiles, programFilesAmong } from "../../runner/services/changes";
 import { fileReader } from "../../runner/services/git";
 import { createRepo, git, loggingGit, type TestRepo } from "../helpers/repo";
 
@@ -94,6 +94,26 @@ describe("programFiles: the program's import graph", () => {
     } finally {
       git.restore();
     }
+  });
+
+  it("is read to choose stacks only when a changed path can be one of its files", async () => {
+    const files = await programFiles(repo.dir, "HEAD");
+    let reads = 0;
+    const read = async () => {
+      reads++;
+      return files;
+    };
+    // Every file of this repository's real graph, alone, makes the graph be read: none is missed.
+    for (const f of files) {
+      reads = 0;
+      assert.equal(await programFilesAmong([f], read), files, f);
+      assert.equal(reads, 1, f);
+    }
+    // Stack files, the rules and documents cannot be among them: the stacks are chosen without it.
+    reads = 0;
+    const none = await programFilesAmong(["stacks/Pulumi.dev.yaml", "stacks/gitops.yaml", "README.md", "docs/agent.png"], read);
+    assert.deepEqual([...none], []);
+    assert.equal(reads, 0);
   });
 
   it("fails, naming the file, when git cannot read a file of the program (a clone missing objects)", async () => {

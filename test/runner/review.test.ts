@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { gitops } from "../helpers/cli";
-import { resources, tags, record, recordIn } from "../helpers/pulumi";
+import { pulumi, resources, tags, record, recordIn } from "../helpers/pulumi";
 import { createRepo, type TestRepo } from "../helpers/repo";
 
 const reviewTags = (t: Record<string, string>) => Object.keys(t).filter((k) => k.startsWith("gitops:review:"));
@@ -167,5 +167,24 @@ describe("reviewed previews", () => {
     const staging = JSON.parse(r.stdout).stacks[1];
     assert.match(staging.reason, /no change planned, nothing to review$/);
     assert.equal(record(repo.dir, "staging").commit, head);
+  });
+
+  it("keeps a stack's newest 20 reviewed previews", async () => {
+    // Older reviews than any above, up to 20 in all: the next review makes 21.
+    const old = (i: number) => ({
+      inputsDigest: `0ld${String(i).padStart(13, "0")}`,
+      time: `2000-01-01T00:00:${String(i).padStart(2, "0")}.000Z`,
+    });
+    const kept = reviewTags(tags(repo.dir, "staging")).length;
+    for (let i = 0; i < 20 - kept; i++)
+      pulumi(repo.dir, "stack", "tag", "set", `gitops:review:${old(i).inputsDigest}`, JSON.stringify(old(i)), "--stack", "staging");
+    branch(repo, "another", (s) => s + "# one more review\n", "one more review of staging");
+    const p = await gitops(repo.dir, "preview", "--stack", "staging");
+    assert.equal(p.code, 0, p.stderr);
+    assert.match(p.stderr, /\[staging\] fingerprint [0-9a-f]{16}, recorded as reviewed$/m);
+    const now = reviewTags(tags(repo.dir, "staging"));
+    assert.equal(now.length, 20, now.join("\n"));
+    assert.ok(!now.includes(`gitops:review:${old(0).inputsDigest}`), "the oldest is gone");
+    assert.ok(now.includes(`gitops:review:${old(1).inputsDigest}`), "the next oldest stays");
   });
 });
