@@ -37,28 +37,28 @@ describe("the engine", () => {
 
   it("is asked its version once per binary: the answer is kept beside it, and a changed binary is asked again", async () => {
     // Engine directories of their own, whose pulumi is the real one: the kept answer is theirs.
-    const engineDirWith = (kept?: (identity: string) => object) => {
+    const engineDirWith = (kept?: object) => {
       const dir = fs.mkdtempSync(path.join(repo.dir, "engine-"));
       fs.mkdirSync(path.join(dir, "bin"));
-      const bin = path.join(dir, "bin", "pulumi");
-      fs.symlinkSync(path.join(ENGINE_DIR, "bin", "pulumi"), bin);
-      const st = fs.statSync(bin);
-      if (kept) fs.writeFileSync(path.join(dir, "version.json"), JSON.stringify(kept(`${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`)));
+      fs.symlinkSync(path.join(ENGINE_DIR, "bin", "pulumi"), path.join(dir, "bin", "pulumi"));
+      if (kept) fs.writeFileSync(path.join(dir, "version.json"), JSON.stringify(kept));
       return { ...settings, engineDir: dir };
     };
+    const keptIn = (s: EngineSettings) => JSON.parse(fs.readFileSync(path.join(s.engineDir, "version.json"), "utf8"));
     const real = pinnedCliVersion().replace(/^v/, "");
 
     const fresh = engineDirWith();
     assert.equal(await engineVersion(fresh), real);
-    assert.equal(JSON.parse(fs.readFileSync(path.join(fresh.engineDir, "version.json"), "utf8")).version, real);
+    const first = keptIn(fresh);
+    assert.equal(first.version, real);
 
     // A kept answer for this very binary is used as it is: no engine process asked it.
-    assert.equal(await engineVersion(engineDirWith((identity) => ({ identity, version: "0.0.1-kept" }))), "0.0.1-kept");
+    assert.equal(await engineVersion(engineDirWith({ ...first, version: "0.0.1-kept" })), "0.0.1-kept");
 
     // One kept for another binary (rebuilt, replaced) is not.
-    const replaced = engineDirWith(() => ({ identity: "1:2:3:4", version: "0.0.1-kept" }));
+    const replaced = engineDirWith({ ...first, identity: `${first.identity}-another`, version: "0.0.1-kept" });
     assert.equal(await engineVersion(replaced), real);
-    assert.equal(JSON.parse(fs.readFileSync(path.join(replaced.engineDir, "version.json"), "utf8")).version, real);
+    assert.equal(keptIn(replaced).version, real);
   });
 
   it("finds the Node.js host and the Kubernetes provider without a download", () => {
