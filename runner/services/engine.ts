@@ -233,6 +233,14 @@ async function rememberedVersion(s: EngineSettings, bin: string): Promise<string
 }
 
 /**
+ * The tag commands run without Go's garbage collector. They never load a stack's state (a backend
+ * keeps tags apart from it): their heap is the CLI's own start-up, which the collector went through
+ * eight times. Without it a command takes 0.15 CPU-s instead of 0.22 and 17 MiB more memory, and
+ * `status` runs one per stack.
+ */
+const TAG_COMMAND_ENV = { GOGC: "off" };
+
+/**
  * A stack of the program checked out at `workDir`. Opening one runs nothing: the first command
  * finds out whether the backend has it, and creates it then when the handle may (`create`).
  */
@@ -255,20 +263,20 @@ export class Stack {
   }
 
   /** Runs `pulumi <args> --stack <name>`; its stdout. A stack the backend lacks is a StackMissingError. */
-  cli(args: string[]): Promise<string> {
-    return this.existing(() => pulumiCli(this.bin, this.workDir, this.env, [...args, "--stack", this.name]));
+  cli(args: string[], env: Record<string, string> = {}): Promise<string> {
+    return this.existing(() => pulumiCli(this.bin, this.workDir, { ...this.env, ...env }, [...args, "--stack", this.name]));
   }
 
   async listTags(): Promise<Record<string, string>> {
-    return JSON.parse(await this.cli(["stack", "tag", "ls", "--json"])) as Record<string, string>;
+    return JSON.parse(await this.cli(["stack", "tag", "ls", "--json"], TAG_COMMAND_ENV)) as Record<string, string>;
   }
 
   async setTag(key: string, value: string): Promise<void> {
-    await this.cli(["stack", "tag", "set", key, value]);
+    await this.cli(["stack", "tag", "set", key, value], TAG_COMMAND_ENV);
   }
 
   async removeTag(key: string): Promise<void> {
-    await this.cli(["stack", "tag", "rm", key]);
+    await this.cli(["stack", "tag", "rm", key], TAG_COMMAND_ENV);
   }
 
   /** The stack's updates, newest first: the newest `pageSize` of them, or all. Never with secrets. */
