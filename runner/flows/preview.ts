@@ -33,12 +33,15 @@ export interface PreviewOutcome {
   unaffected: string[];
 }
 
-/** The ref a branch is compared with: the remote's protected branch, else the local one. */
-async function defaultBase(ctx: Context): Promise<string> {
+/** The ref a branch is compared with, and its commit: the remote's protected branch, else the local one. */
+async function defaultBase(ctx: Context): Promise<{ ref: string; commit?: string }> {
   const { remote, protectedBranch } = ctx.rules;
-  if ((await git.hasRemote(ctx.repo, remote)) && (await git.resolveCommit(ctx.repo, `refs/remotes/${remote}/${protectedBranch}`)))
-    return `${remote}/${protectedBranch}`;
-  return protectedBranch;
+  const [known, tip] = await Promise.all([
+    git.hasRemote(ctx.repo, remote),
+    git.resolveCommit(ctx.repo, `refs/remotes/${remote}/${protectedBranch}`),
+  ]);
+  if (known && tip) return { ref: `${remote}/${protectedBranch}`, commit: tip };
+  return { ref: protectedBranch, commit: await git.resolveCommit(ctx.repo, protectedBranch) };
 }
 
 async function chooseStacks(
@@ -49,8 +52,9 @@ async function chooseStacks(
 ): Promise<string[]> {
   if (o.stacks?.length) return selectStacks(all, o.stacks);
   if (o.all) return all;
-  const base = o.base ?? (await defaultBase(ctx));
-  const baseCommit = await git.resolveCommit(ctx.repo, base);
+  const { ref: base, commit: baseCommit } = o.base
+    ? { ref: o.base, commit: await git.resolveCommit(ctx.repo, o.base) }
+    : await defaultBase(ctx);
   if (!baseCommit)
     throw new GitopsError(
       `base ref '${base}' does not name a commit`,
@@ -94,8 +98,7 @@ async function reviewable(ctx: Context, commit: string, dirty: string[]): Promis
 }
 
 export async function preview(ctx: Context, o: PreviewOptions): Promise<PreviewOutcome> {
-  const commit = await git.headCommit(ctx.repo);
-  const dirty = await git.dirtyPaths(ctx.repo);
+  const [commit, dirty] = await Promise.all([git.headCommit(ctx.repo), git.dirtyPaths(ctx.repo)]);
   if (dirty.length) {
     ctx.log.warn(`uncommitted changes are ignored when choosing stacks (the previews still run on the working tree): ${dirty.join(", ")}`);
   }
@@ -103,8 +106,11 @@ export async function preview(ctx: Context, o: PreviewOptions): Promise<PreviewO
   // the first preview runs, as only the fingerprints after the previews need them.
   let programRead: Promise<Set<string>> | undefined;
   const program = () => (programRead ??= programFiles(ctx.repo, commit));
+  // Whether this preview is a review is asked while the branch's changes choose the stacks.
+  const reviewing = reviewable(ctx, commit, dirty);
+  reviewing.catch(() => undefined);
   const { all, targets, unaffected } = await previewTargets(ctx, o, program);
-  const review = await reviewable(ctx, commit, dirty);
+  const review = await reviewing;
   const results = await pool(targets, o.parallel, async (name) => {
     const log = ctx.log.child(name);
     stopIfAborted(o.signal, `before ${name} was previewed`);
