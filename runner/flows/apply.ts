@@ -74,7 +74,7 @@ async function planStack(
   stack: Stack,
   head: string,
   all: string[],
-  program: Promise<ReadonlySet<string>>,
+  program: () => Promise<ReadonlySet<string>>,
   force: boolean,
 ): Promise<Plan> {
   const name = stack.name;
@@ -91,7 +91,7 @@ async function planStack(
     return { stack: name, deploy: `its commit ${rec.commit.slice(0, 7)} is not in the history of HEAD` };
   }
   const paths = await git.changedPaths(ctx.repo, rec.commit, head);
-  const affected = affectedStacks(paths, all, ctx.rules, await programFilesAmong(paths, () => program));
+  const affected = affectedStacks(paths, all, ctx.rules, await programFilesAmong(paths, program));
   if (!affected.stacks.includes(name)) return { stack: name, skip: `nothing since ${rec.commit.slice(0, 7)} affects it` };
   return {
     stack: name,
@@ -142,19 +142,22 @@ export async function apply(ctx: Context, opts: ApplyOptions): Promise<ApplyOutc
   const selected = selectStacks(all, opts.stacks);
   // Before any engine runs: the engine itself reads a stack's file when it opens the stack.
   checkStackFiles(ctx.repo, selected);
-  // The program's files are read while the engine opens the stacks and reads their records; the
-  // first plan that needs them awaits them, and so does what follows the plans (surfacing an error).
-  const programRead = programFiles(ctx.repo, head);
-  programRead.catch(() => undefined);
+  // The program's files: a plan reads them when its stack's changes could touch the program, a
+  // review check and a gate always do. Read once; at once when a selected stack's review or gate
+  // will need them, so the read overlaps the engine's reads of the records.
+  let programRead: Promise<ReadonlySet<string>> | undefined;
+  const program = () => (programRead ??= programFiles(ctx.repo, head));
+  if (selected.some((n) => reviewRequired(ctx.rules, all, n) || stageOf(ctx, n)?.from !== undefined)) program().catch(() => undefined);
   const opened = new Map<string, Stack>();
   const plans = new Map<string, Plan>();
   for (const name of selected) {
     stopIfAborted(opts.signal, "before any stack was deployed");
     const stack = openStack(ctx.engine, ctx.repo, name, true);
     opened.set(name, stack);
-    if (stageOf(ctx, name)?.from === undefined) plans.set(name, await planStack(ctx, stack, head, all, programRead, opts.force ?? false));
+    if (stageOf(ctx, name)?.from === undefined) plans.set(name, await planStack(ctx, stack, head, all, program, opts.force ?? false));
   }
-  const program = await programRead;
+  // A read that began fails the apply here, before any stack is deployed.
+  if (programRead) await programRead;
   for (const name of selected) {
     const p = plans.get(name);
     ctx.log.info(
@@ -167,7 +170,7 @@ export async function apply(ctx: Context, opts: ApplyOptions): Promise<ApplyOutc
   for (const [name, p] of plans) {
     if (!p.deploy || !reviewRequired(ctx.rules, all, name)) continue;
     stopIfAborted(opts.signal, "before any stack was deployed");
-    checked.set(name, await checkReview(ctx, opened.get(name)!, head, all, program, opts));
+    checked.set(name, await checkReview(ctx, opened.get(name)!, head, all, await program(), opts));
   }
   const stopped = [...checked.values()].filter((c) => c.failed || c.unreviewed);
   if (stopped.length) {
@@ -198,7 +201,7 @@ export async function apply(ctx: Context, opts: ApplyOptions): Promise<ApplyOutc
     let out: DeployOutcome;
     if (stage?.from !== undefined) {
       const upstream = opened.get(stage.from) ?? (await findStack(ctx.engine, ctx.repo, stage.from));
-      const g = await planGated(ctx, stack, { ...stage, from: stage.from }, upstream, head, all, program, opts);
+      const g = await planGated(ctx, stack, { ...stage, from: stage.from }, upstream, head, all, await program(), opts);
       if (g.promote && reviewRequired(ctx.rules, all, name)) {
         if (g.promote.candidate !== head) {
           g.wait = {
@@ -208,7 +211,7 @@ export async function apply(ctx: Context, opts: ApplyOptions): Promise<ApplyOutc
           };
           g.promote = undefined;
         } else {
-          const c = await checkReview(ctx, stack, head, all, program, opts);
+          const c = await checkReview(ctx, stack, head, all, await program(), opts);
           if (c.failed || c.unreviewed) {
             results.push(c.result);
             for (const rest of selected.slice(selected.indexOf(name) + 1))

@@ -41,22 +41,25 @@ export interface DeployOutcome {
 /** Refuses to deploy unless on the protected branch, clean, and exactly at the remote's tip. */
 export async function guardDeploy(ctx: Context, command: string): Promise<void> {
   const { protectedBranch, remote } = ctx.rules;
-  const branch = await git.currentBranch(ctx.repo);
+  // Asked side by side, and refused in this order.
+  const [branch, dirty, tracked] = await Promise.all([
+    git.currentBranch(ctx.repo),
+    git.dirtyPaths(ctx.repo),
+    git.hasRemote(ctx.repo, remote),
+  ]);
   if (branch !== protectedBranch) {
     throw refused(
       `${command} runs only on the protected branch '${protectedBranch}', not on ${branch ? `'${branch}'` : "a detached HEAD"}`,
       "open a pull request and let `gitops preview` report on it; merge it to deploy",
     );
   }
-  const dirty = await git.dirtyPaths(ctx.repo);
   if (dirty.length) {
     throw refused(
       `the working tree has uncommitted changes: ${dirty.join(", ")}`,
       "only committed code is deployed: commit and push through a pull request, or `git stash` them",
     );
   }
-  if (await git.hasRemote(ctx.repo, remote))
-    await git.requireUndiverged(ctx.repo, remote, protectedBranch, { timeoutMs: ctx.gitTimeoutMs });
+  if (tracked) await git.requireUndiverged(ctx.repo, remote, protectedBranch, { timeoutMs: ctx.gitTimeoutMs });
 }
 
 /** The result of a stack that was not updated, and why. */

@@ -265,7 +265,7 @@ export async function fetchRemoteTip(dir: string, remote: string, branch: string
 
 /** Refuses unless HEAD is exactly the remote branch's tip (neither behind, ahead nor diverged). */
 export async function requireUndiverged(dir: string, remote: string, branch: string, o: NetworkOptions): Promise<void> {
-  const [head, tip] = [await headCommit(dir), await fetchRemoteTip(dir, remote, branch, o)];
+  const [head, tip] = await Promise.all([headCommit(dir), fetchRemoteTip(dir, remote, branch, o)]);
   if (head === tip) return;
   const behind = await countCommits(dir, head, tip);
   const ahead = await countCommits(dir, tip, head);
