@@ -262,7 +262,7 @@ export class Stack {
     return engineBin(this.settings);
   }
 
-  /** Runs `pulumi <args> --stack <name>`; its stdout. A stack the backend lacks is a StackMissingError. */
+  /** Runs `pulumi <args> --stack <name>`, `env` added to the engine's; its stdout. A stack the backend lacks is a StackMissingError. */
   cli(args: string[], env: Record<string, string> = {}): Promise<string> {
     return this.existing(() => pulumiCli(this.bin, this.workDir, { ...this.env, ...env }, [...args, "--stack", this.name]));
   }
